@@ -1,0 +1,222 @@
+"""Command line: ``ipdrop train``, ``ipdrop plot`` and ``ipdrop sweep``.
+
+Examples
+--------
+::
+
+    ipdrop train --model fc --dataset mnist --dropout gaussian --variance 0.2 --epochs 20 --out runs/fc-0.2
+    ipdrop plot runs/fc-0.2 --out fc-0.2.png
+    ipdrop sweep train --grid seed=0..2 variance=0.2,0.4 --set epochs=5 --out sweeps/variance
+
+Bad input (unknown model or dataset, a variance <= 0, beta < 0, missing data, an out folder holding
+another run) prints one ``ipdrop <command>: error: ...`` line on stderr and returns exit status 2;
+nothing is written in that case.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+__all__ = ["main", "build_parser"]
+
+# TrainConfig fields -> (argparse type, nargs, help)
+_FLOAT = ("variance", "max_alpha", "beta", "width", "lr", "momentum", "weight_decay", "gamma")
+_INT = ("epochs", "batch_size", "n_train", "ip_n_train", "ip_n_test", "n_noise", "mc_samples",
+        "eval_batch_size", "seed", "num_threads")
+_INT_LIST = ("milestones", "n_bins")
+_STR_LIST = ("estimators",)
+_HELP = {
+    "model": "network: lenet, fc, resnet18, fullcnn",
+    "dataset": "mnist or cifar10",
+    "dropout": "gaussian, information, bernoulli or none",
+    "variance": "Var(D) of Gaussian dropout D ~ N(1, variance) (> 0)",
+    "max_alpha": "information dropout: largest noise scale alpha",
+    "beta": "information dropout: weight of the KL term (>= 0)",
+    "width": "width multiplier of the network",
+    "schedule": "cosine, step (x gamma at milestones) or constant",
+    "subset": "embedded (packaged subset) or full ($IPDROP_DATA)",
+    "n_train": "train on a seeded random subset of this many images",
+    "ip_epochs": "epochs with IP estimation: all, none, last, every:K or a comma list such as 0,1,5",
+    "ip_n_train": "size of the fixed training subset used for the IP",
+    "ip_n_test": "size of the fixed test subset used for the IP",
+    "estimators": "IP estimators: mixture, binning, edge, knn, variational, kl (default: those that apply)",
+    "n_bins": "bin counts of the binning estimator",
+    "mc_samples": "Monte-Carlo dropout passes at evaluation",
+    "device": "auto, cpu, cuda, cuda:N",
+    "num_threads": "torch CPU threads",
+}
+
+
+def _train_parser(subparsers) -> argparse.ArgumentParser:
+    from .training import TrainConfig
+
+    p = subparsers.add_parser(
+        "train", help="train one network and track its information plane",
+        description="Train one configuration and write config.json, results.csv (tidy), checkpoint.pt and "
+                    "run.json into --out. A killed run resumes from its checkpoint when started again.",
+        argument_default=argparse.SUPPRESS)
+    p.add_argument("--out", "-o", required=True, metavar="DIR", help="run folder (new, empty, or this run's)")
+    p.add_argument("--config", metavar="FILE", help="YAML/JSON file of parameters; options given here override it")
+    for f in dataclasses.fields(TrainConfig):
+        opt = "--" + f.name.replace("_", "-")
+        default = f.default
+        h = _HELP.get(f.name, f.name.replace("_", " "))
+        h = f"{h} (default: {default if not isinstance(default, tuple) else ' '.join(map(str, default))})"
+        if f.name == "augment":
+            p.add_argument(opt, action=argparse.BooleanOptionalAction, help="random crop + flip (default: CIFAR only)")
+        elif f.name in _FLOAT:
+            p.add_argument(opt, type=float, metavar="X", help=h)
+        elif f.name in _INT:
+            p.add_argument(opt, type=int, metavar="N", help=h)
+        elif f.name in _INT_LIST:
+            p.add_argument(opt, type=int, nargs="+", metavar="N", help=h)
+        elif f.name in _STR_LIST:
+            p.add_argument(opt, nargs="+", metavar="NAME", help=h)
+        else:
+            p.add_argument(opt, metavar="VALUE", help=h)
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--no-resume", action="store_true", help="restart this run from scratch instead of resuming")
+    p.set_defaults(func=_cmd_train)
+    return p
+
+
+def _plot_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("plot", help="draw the information planes of a run",
+                              description="Draw the information planes of a run folder (or a results.csv).")
+    p.add_argument("run", metavar="RUN", help="run folder or results.csv")
+    p.add_argument("--out", "-o", metavar="FILE", default=None,
+                   help="image file (default: RUN/information_planes.png)")
+    p.add_argument("--pairs", nargs="+", metavar="X:Y", default=None,
+                   help="estimator pairs, e.g. mixture-dataset:edge binning-30:binning-30 (default: all available)")
+    p.add_argument("--splits", nargs="+", default=["train", "test"], choices=["train", "test"])
+    p.add_argument("--dpi", type=int, default=120)
+    p.set_defaults(func=_cmd_plot)
+    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``ipdrop`` argument parser (subcommands train, plot and, when available, sweep)."""
+    from . import __version__
+
+    parser = argparse.ArgumentParser(prog="ipdrop", description="Information-plane analysis for dropout networks.")
+    parser.add_argument("--version", action="version", version=f"ipdrop {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _train_parser(sub)
+    _plot_parser(sub)
+    from . import sweep
+
+    sweep.add_cli(sub)
+    return parser
+
+
+def _load_param_file(path: str) -> dict:
+    p = Path(path)
+    if not p.is_file():
+        raise ValueError(f"config file {path} not found")
+    text = p.read_text()
+    if p.suffix.lower() == ".json":
+        params = json.loads(text)
+    else:
+        import yaml
+
+        params = yaml.safe_load(text)
+    if isinstance(params, dict) and "config" in params and isinstance(params["config"], dict):
+        params = params["config"]  # a run's config.json
+    if not isinstance(params, dict):
+        raise ValueError(f"config file {path} must hold a mapping of parameters")
+    return params
+
+
+def _cmd_train(args) -> int:
+    from .training import RunConflictError, TrainConfig, train
+
+    opts = vars(args).copy()
+    out = opts.pop("out")
+    config_file = opts.pop("config", None)
+    progress = not opts.pop("no_progress", False)
+    resume = not opts.pop("no_resume", False)
+    for k in ("func", "command"):
+        opts.pop(k, None)
+    try:
+        params = _load_param_file(config_file) if config_file else {}
+        params.update(opts)
+        config = TrainConfig.from_dict(params)
+    except Exception as exc:  # bad file (missing, YAML/JSON syntax) or bad values
+        return _fail("train", exc)
+    try:
+        df = train(config, out, progress=progress, resume=resume)
+    except (RunConflictError, FileNotFoundError, ValueError) as exc:
+        return _fail("train", exc)
+    except KeyboardInterrupt:
+        print(f"ipdrop train: interrupted; run the same command again to resume from {out}/checkpoint.pt",
+              file=sys.stderr)
+        return 130
+    acc = df[(df["estimator"] == "eval") & (df["quantity"] == "accuracy") & (df["split"] == "test")]
+    last = f"; test accuracy {acc['value'].iloc[-1]:.4f}" if len(acc) else ""
+    print(f"ipdrop train: done, results in {out}{last}")
+    return 0
+
+
+def _cmd_plot(args) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from .plotting import plot_planes_grid
+    from .training import load_results
+
+    src = Path(args.run)
+    try:
+        if src.is_dir():
+            if not (src / "results.csv").exists():
+                raise ValueError(f"{src} holds no results.csv (not a run folder, or the run has not finished an epoch)")
+            df = load_results(src)
+            out = Path(args.out) if args.out else src / "information_planes.png"
+        elif src.is_file():
+            import pandas as pd
+
+            df = pd.read_csv(src)
+            out = Path(args.out) if args.out else src.with_name("information_planes.png")
+        else:
+            raise ValueError(f"{src} does not exist")
+        pairs = None
+        if args.pairs:
+            pairs = []
+            for item in args.pairs:
+                if item.count(":") != 1:
+                    raise ValueError(f"--pairs entries look like X_ESTIMATOR:Y_ESTIMATOR; got {item!r}")
+                pairs.append(tuple(item.split(":")))
+        fig = plot_planes_grid(df, pairs=pairs, splits=args.splits, suptitle=str(src))
+        from ._io import atomic_path
+
+        with atomic_path(out) as tmp:
+            fig.savefig(tmp, dpi=args.dpi, format=out.suffix.lstrip(".") or "png")
+    except ValueError as exc:
+        return _fail("plot", exc)
+    print(f"ipdrop plot: wrote {out}")
+    return 0
+
+
+def _fail(command: str, exc: BaseException) -> int:
+    print(f"ipdrop {command}: error: {exc}", file=sys.stderr)
+    return 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``ipdrop`` command; returns the exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse errors (status 2) and --help/--version (0)
+        return int(exc.code) if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    if getattr(args, "func", None) is None:
+        parser.print_help(sys.stderr)
+        return 2
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

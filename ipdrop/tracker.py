@@ -1,0 +1,470 @@
+"""Information-plane tracking: collect a dropout layer's representations, estimate MI, keep a tidy table.
+
+:class:`InformationPlaneTracker` follows torchmetrics' ``MetricTracker``: ``increment(epoch)`` starts a
+step, ``update(...)`` appends representations (detached and moved to the CPU), ``compute()`` returns the
+estimates of the current step and ``compute_all()`` the tidy table of every step. It works in any
+training loop; :func:`ipdrop.training.train` uses it for the paper's networks.
+
+The table is *tidy*: one row per step (``epoch``) x ``split`` x ``estimator`` x ``quantity``, with
+columns ``epoch, split, estimator, quantity, value, stderr, n, d``. Values are in nats.
+
+Built-in estimators (the names accepted in ``estimators=``)
+-----------------------------------------------------------
+``"mixture"``
+    Gaussian-dropout mixture estimator of I(X;Z) = h(Z) - h(Z|X) (the paper's Alg. 1) in the modes
+    ``dataset`` and ``heldout``; rows ``estimator="mixture-<mode>"`` with quantities ``I(X;Z)``,
+    ``h(Z)``, ``h(Z|X)``. ``"mixture-<mode>"`` selects one mode (e.g. ``"mixture-paper"``). Needs
+    ``variance`` (Gaussian dropout only).
+``"binning"``
+    Binning of the noiseless representation for I(X;Z) and I(Y;Z), once per entry of ``n_bins``;
+    rows ``estimator="binning-<n>"``. ``"binning-<n>"`` selects one bin count.
+``"edge"``, ``"knn"``
+    I(Y;Z) with the EDGE and the k-NN (Ross 2014) estimators for discrete labels, on the *noisy*
+    representation when ``update`` was given ``z_noisy`` (a sample of Z), else on the noiseless one.
+``"variational"``
+    I(Y;Z) >= H(Y) - CE (needs ``logits``; a lower bound, Barber & Agakov).
+``"kl"``
+    Information dropout: I(X;Z) <= E_x KL(p(z|x) || p(z)), the mean of the per-sample KL passed
+    as ``kl`` (the layer's ``last_kl``).
+
+Any callable ``fn(data: SplitData) -> iterable of dict`` may be given instead of a name; each dict holds
+at least ``estimator``, ``quantity`` and ``value`` (``stderr``, ``n``, ``d`` optional). An
+:class:`~ipdrop.MIResult` is accepted too, with ``estimator``/``quantity`` taken from it.
+"""
+from __future__ import annotations
+
+import math
+import re
+import warnings
+import zlib
+from dataclasses import dataclass
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+
+from ._base import MIResult, as_labels, check_int, check_positive, resolve_device
+
+__all__ = ["InformationPlaneTracker", "SplitData", "RESULT_COLUMNS", "parse_estimators", "KNOWN_ESTIMATORS"]
+
+RESULT_COLUMNS = ("epoch", "split", "estimator", "quantity", "value", "stderr", "n", "d")
+KNOWN_ESTIMATORS = ("mixture", "binning", "edge", "knn", "variational", "kl")
+_MIXTURE_MODES_DEFAULT = ("dataset", "heldout")
+_SPLITS = ("train", "test")
+
+
+@dataclass(frozen=True)
+class SplitData:
+    """Everything collected for one step and one split, as NumPy arrays (rows = samples).
+
+    ``z`` is the flattened noiseless representation f(x) ``(n, d)`` (float64); ``z_noisy`` one noisy
+    sample of Z per input (or ``None``); ``y`` integer labels ``(n,)``; ``alpha`` the information-dropout
+    noise scales ``(n, d)``; ``kl`` per-sample KL ``(n,)``; ``logits`` ``(n, n_classes)``.
+    """
+
+    epoch: int
+    split: str
+    z: np.ndarray
+    y: np.ndarray
+    z_noisy: np.ndarray | None = None
+    alpha: np.ndarray | None = None
+    kl: np.ndarray | None = None
+    logits: np.ndarray | None = None
+    seed: int = 0
+
+
+# --------------------------------------------------------------------------- estimator adaptors
+
+def _estimators_module():
+    from . import estimators
+
+    return estimators
+
+
+def _lookup(*names: str):
+    mod = _estimators_module()
+    for name in names:
+        obj = getattr(mod, name, None)
+        if obj is not None:
+            return obj
+    raise ImportError(f"ipdrop.estimators provides none of {names}; is the estimator module installed?")
+
+
+def _num(v) -> float | None:
+    if v is None:
+        return None
+    if isinstance(v, MIResult):
+        v = v.value
+    v = float(v)
+    return v
+
+
+def _row(estimator: str, quantity: str, value, stderr=None, n=None, d=None) -> dict:
+    return {"estimator": estimator, "quantity": quantity, "value": _num(value), "stderr": _num(stderr),
+            "n": n, "d": d}
+
+
+class _Mixture:
+    requires = (("GaussianDropoutMI",),)
+
+    def __init__(self, mode: str | None, tracker: "InformationPlaneTracker"):
+        self.modes = _MIXTURE_MODES_DEFAULT if mode is None else (mode,)
+        self.t = tracker
+
+    def __call__(self, data: SplitData):
+        cls = _lookup("GaussianDropoutMI")
+        if self.t.variance is None:
+            raise ValueError("the mixture estimator needs the Gaussian dropout variance; pass variance=...")
+        n, d = data.z.shape
+        for mode in self.modes:
+            kw = {"n_centers": min(1000, n)} if mode == "paper" else {}
+            # the tracker shows one bar over its estimators; no nested bar inside the mixture scorer
+            est = cls(variance=self.t.variance, n_noise=self.t.n_noise, mode=mode, seed=data.seed,
+                      device=self.t.device, progress=False, **kw)
+            r = est.estimate(data.z)
+            name = f"mixture-{mode}"
+            yield _row(name, "I(X;Z)", r.value, r.stderr, n, d)
+            for q, attr in (("h(Z)", "h_z"), ("h(Z|X)", "h_z_given_x")):
+                v = getattr(r, attr, None)
+                if v is not None:
+                    yield _row(name, q, v, getattr(r, attr + "_stderr", None), n, d)
+
+
+class _Binning:
+    requires = (("binning_mi_xz",), ("binning_mi_yz",))
+
+    def __init__(self, n_bins: Sequence[int]):
+        self.n_bins = tuple(n_bins)
+
+    def __call__(self, data: SplitData):
+        xz = _lookup("binning_mi_xz")
+        yz = _lookup("binning_mi_yz")
+        n, d = data.z.shape
+        for b in self.n_bins:
+            yield _row(f"binning-{b}", "I(X;Z)", xz(data.z, n_bins=b), None, n, d)
+            yield _row(f"binning-{b}", "I(Y;Z)", yz(data.z, data.y, n_bins=b), None, n, d)
+
+
+class _LabelMI:
+    """I(Y;Z) from an estimator object ``.estimate(z, y)`` (EDGE, k-NN)."""
+
+    def __init__(self, name: str, class_names: Sequence[str], seeded: bool):
+        self.name, self.class_names, self.seeded = name, tuple(class_names), seeded
+        self.requires = (self.class_names,)
+
+    def __call__(self, data: SplitData):
+        cls = _lookup(*self.class_names)
+        kwargs = {}
+        if self.seeded:
+            import inspect
+
+            params = inspect.signature(cls).parameters
+            for key in ("seed", "random_state"):
+                if key in params:
+                    kwargs[key] = data.seed
+        z = data.z_noisy if data.z_noisy is not None else data.z
+        r = cls(**kwargs).estimate(z, data.y)
+        n, d = z.shape
+        yield _row(self.name, "I(Y;Z)", r, getattr(r, "stderr", None), n, d)
+
+
+def _variational(data: SplitData):
+    if data.logits is None:
+        raise ValueError("the variational I(Y;Z) estimate needs logits; pass logits= to update()")
+    r = _lookup("variational_iyz_from_logits")(data.logits, data.y)
+    yield _row("variational", "I(Y;Z)", r.value, r.stderr, len(data.y), data.z.shape[1])
+
+
+_variational.requires = (("variational_iyz_from_logits",),)
+
+
+def _kl(data: SplitData):
+    if data.kl is None:
+        raise ValueError("the 'kl' estimate (information dropout) needs per-sample KL values; pass kl= to update()")
+    kl = data.kl.astype(np.float64)
+    se = float(kl.std(ddof=1) / math.sqrt(len(kl))) if len(kl) > 1 else None
+    yield _row("kl", "I(X;Z)", float(kl.mean()), se, len(kl), data.z.shape[1])
+
+
+def parse_estimators(names: Iterable[str]) -> list[str]:
+    """Validate estimator names (see the module docstring); return them as a list.
+
+    Raises ``ValueError`` naming the unknown entry.
+    """
+    out = []
+    for name in names:
+        if callable(name):
+            out.append(name)
+            continue
+        if not isinstance(name, str):
+            raise ValueError(f"estimator entries must be names or callables; got {name!r}")
+        base = name.split("-", 1)[0]
+        if base not in KNOWN_ESTIMATORS or (name != base and base not in ("mixture", "binning")):
+            raise ValueError(f"unknown estimator {name!r}; choose from {', '.join(KNOWN_ESTIMATORS)} "
+                             "(or 'mixture-<mode>', 'binning-<n_bins>')")
+        if base == "binning" and name != base and not re.fullmatch(r"binning-[1-9][0-9]*", name):
+            raise ValueError(f"bad binning estimator name {name!r}; use 'binning' or 'binning-<n_bins>' (e.g. 'binning-30')")
+        if base == "mixture" and name != base and not re.fullmatch(r"mixture-[a-z]+", name):
+            raise ValueError(f"bad mixture estimator name {name!r}; use 'mixture' or 'mixture-<mode>' (e.g. 'mixture-dataset')")
+        out.append(name)
+    return out
+
+
+def _stable_seed(*parts) -> int:
+    """A seed that depends only on ``parts`` (not on Python's salted ``hash``)."""
+    key = "|".join(map(str, parts)).encode()
+    return int(np.random.SeedSequence([zlib.crc32(key)]).generate_state(1, dtype=np.uint32)[0])
+
+
+# --------------------------------------------------------------------------- the tracker
+
+class InformationPlaneTracker:
+    """Collect representations of a dropout layer per step and estimate the information plane.
+
+    Parameters
+    ----------
+    estimators : sequence of str or callable
+        Names from :data:`KNOWN_ESTIMATORS` (see the module docstring) or callables
+        ``fn(SplitData) -> iterable of dict``.
+    variance : float, optional
+        Var(D) of the Gaussian dropout layer; required by ``"mixture"``.
+    n_noise : int
+        Noise draws per input for the mixture estimator.
+    n_bins : sequence of int
+        Bin counts for ``"binning"``.
+    seed : int
+        Base seed; the estimators of step ``epoch``, split ``split`` get a seed derived from
+        ``(seed, epoch, split)``, so results do not depend on what ran before.
+    device : str
+        Device for the mixture estimator (``"auto"``: CUDA when available).
+    progress : bool
+        A tqdm progress bar over the estimates of a step.
+    max_samples : int, optional
+        Keep at most this many samples per split and step (the first ones); ``None`` keeps all.
+    on_error : {"raise", "warn"}
+        What a failing estimator does: raise, or emit a ``RuntimeWarning`` and contribute no rows
+        (e.g. the held-out mixture on ReLU features whose zero patterns are all distinct).
+
+    Examples
+    --------
+    >>> tracker = InformationPlaneTracker(["mixture", "binning", "edge"], variance=0.2)
+    >>> for epoch in range(3):
+    ...     train_one_epoch(model)
+    ...     tracker.increment(epoch)
+    ...     model.eval()
+    ...     for x, y in loader:
+    ...         logits = model(x)
+    ...         tracker.update(model.dropout.last_noiseless, y, split="train", logits=logits)
+    >>> df = tracker.compute_all()
+    """
+
+    def __init__(self, estimators: Sequence[str | Callable] = ("binning", "edge"), *, variance: float | None = None,
+                 n_noise: int = 10, n_bins: Sequence[int] = (30,), seed: int = 0, device: str = "cpu",
+                 progress: bool = False, max_samples: int | None = None, on_error: str = "raise") -> None:
+        # validated here (a tracker is never cloned; errors should surface at construction)
+        if isinstance(estimators, str):
+            estimators = (estimators,)
+        self.estimators = tuple(parse_estimators(estimators))
+        if not self.estimators:
+            raise ValueError("estimators must name at least one estimator")
+        self.variance = None if variance is None else check_positive(variance, "variance")
+        if self.variance is None and any(isinstance(e, str) and e.startswith("mixture") for e in self.estimators):
+            raise ValueError("the 'mixture' estimator needs the Gaussian dropout variance; pass variance=...")
+        self.n_noise = check_int(n_noise, "n_noise")
+        if isinstance(n_bins, (int, np.integer)):
+            n_bins = (int(n_bins),)
+        self.n_bins = tuple(check_int(b, "n_bins", minimum=2) for b in n_bins)
+        self.seed = check_int(seed, "seed", minimum=0)
+        self.device = str(resolve_device(device))
+        self.progress = bool(progress)
+        self.max_samples = None if max_samples is None else check_int(max_samples, "max_samples")
+        if on_error not in ("raise", "warn"):
+            raise ValueError(f"on_error must be 'raise' or 'warn'; got {on_error!r}")
+        self.on_error = on_error
+        self._fns = [self._resolve(e) for e in self.estimators]
+        for fn in self._fns:  # fail now, not after the first epoch, when an estimator is not installed
+            for name in getattr(fn, "requires", ()):
+                _lookup(*name)
+        self.reset()
+
+    # -- setup -------------------------------------------------------------------------------
+    def _resolve(self, name) -> Callable[[SplitData], Iterable]:
+        if callable(name):
+            return name
+        if name == "mixture":
+            return _Mixture(None, self)
+        if name.startswith("mixture-"):
+            return _Mixture(name.split("-", 1)[1], self)
+        if name == "binning":
+            return _Binning(self.n_bins)
+        if name.startswith("binning-"):
+            return _Binning((int(name.split("-", 1)[1]),))
+        if name == "edge":
+            return _LabelMI("edge", ("EDGE",), seeded=True)
+        if name == "knn":
+            return _LabelMI("knn", ("KNNLabelMI",), seeded=False)
+        if name == "variational":
+            return _variational
+        if name == "kl":
+            return _kl
+        raise ValueError(f"unknown estimator {name!r}")  # pragma: no cover - parse_estimators catches it
+
+    # -- torchmetrics-like API ---------------------------------------------------------------
+    def reset(self) -> None:
+        """Forget every step, buffer and result."""
+        self._epochs: list[int] = []
+        self._buffers: dict[str, dict[str, list]] = {}
+        self._results: dict[int, list[dict]] = {}
+
+    @property
+    def n_steps(self) -> int:
+        """Number of steps started with :meth:`increment`."""
+        return len(self._epochs)
+
+    @property
+    def epoch(self) -> int:
+        """The current step's epoch label."""
+        if not self._epochs:
+            raise RuntimeError("no step yet: call increment() before update()/compute()")
+        return self._epochs[-1]
+
+    def increment(self, epoch: int | None = None) -> None:
+        """Start a new step labelled ``epoch`` (default: the number of steps so far).
+
+        Buffers of the previous step are computed (if not yet) and then freed.
+        """
+        if epoch is None:
+            epoch = len(self._epochs)
+        epoch = check_int(epoch, "epoch", minimum=0)
+        if epoch in self._epochs:
+            raise ValueError(f"step {epoch} was already tracked; epochs must be distinct")
+        if self._epochs and self._buffers:
+            self.compute()
+        self._buffers = {}
+        self._epochs.append(epoch)
+
+    def update(self, z_noiseless, y, split: str = "train", *, z_noisy=None, alpha=None, kl=None, logits=None) -> None:
+        """Append one batch of the current step.
+
+        Parameters
+        ----------
+        z_noiseless : tensor or array ``(B, ...)``
+            The noiseless representation f(x) entering the dropout noise (flattened to ``(B, d)``).
+        y : integer labels ``(B,)``.
+        split : ``"train"`` or ``"test"``.
+        z_noisy : optional noisy sample of Z, same shape as ``z_noiseless``.
+        alpha : optional information-dropout noise scales, same shape.
+        kl : optional per-sample KL ``(B,)`` (information dropout).
+        logits : optional ``(B, n_classes)`` network outputs (for ``"variational"``).
+        """
+        if not self._epochs:
+            raise RuntimeError("call increment(epoch) before update(): no tracking step has been started")
+        if split not in _SPLITS:
+            raise ValueError(f"split must be one of {_SPLITS}; got {split!r}")
+        z = _to_numpy(z_noiseless, "z_noiseless")
+        b = z.shape[0]
+        z = z.reshape(b, -1)
+        yb = as_labels(_to_numpy(y, "y"), "y", n=b)
+        parts = {"z": z, "y": yb}
+        for key, v in (("z_noisy", z_noisy), ("alpha", alpha), ("logits", logits)):
+            if v is not None:
+                a = _to_numpy(v, key)
+                if a.shape[0] != b:
+                    raise ValueError(f"{key} has {a.shape[0]} rows but z_noiseless has {b}")
+                parts[key] = a.reshape(b, -1)
+        if kl is not None:
+            a = _to_numpy(kl, "kl").reshape(-1)
+            if a.shape[0] != b:
+                raise ValueError(f"kl has {a.shape[0]} entries but z_noiseless has {b} rows")
+            parts["kl"] = a
+        buf = self._buffers.setdefault(split, {})
+        if buf and set(buf) != set(parts):
+            raise ValueError(f"inconsistent update: this step's {split!r} batches so far had {sorted(buf)}, "
+                             f"this one has {sorted(parts)}")
+        for k, v in parts.items():
+            buf.setdefault(k, []).append(v)
+        self._results.pop(self.epoch, None)  # new data invalidates a cached result
+
+    def _split_data(self, split: str) -> SplitData:
+        buf = self._buffers[split]
+        arrays = {k: np.concatenate(v, axis=0) for k, v in buf.items()}
+        if self.max_samples is not None:
+            arrays = {k: v[: self.max_samples] for k, v in arrays.items()}
+        arrays["z"] = arrays["z"].astype(np.float64)
+        if "z_noisy" in arrays:
+            arrays["z_noisy"] = arrays["z_noisy"].astype(np.float64)
+        return SplitData(epoch=self.epoch, split=split, seed=_stable_seed(self.seed, self.epoch, split), **arrays)
+
+    def compute(self):
+        """Estimates for the current step as a tidy DataFrame (cached until the next ``update``)."""
+        epoch = self.epoch
+        if epoch not in self._results:
+            if not self._buffers:
+                raise RuntimeError(f"step {epoch} has no data: call update() before compute()")
+            rows = []
+            jobs = [(split, name, fn) for split in _SPLITS if split in self._buffers
+                    for name, fn in zip(self.estimators, self._fns)]
+            if self.progress:
+                from tqdm.auto import tqdm
+
+                jobs = tqdm(jobs, desc=f"IP estimates, epoch {epoch}", leave=False)
+            cache: dict[str, SplitData] = {}
+            for split, name, fn in jobs:
+                if split not in cache:
+                    cache.clear()  # one split's arrays at a time
+                    cache[split] = self._split_data(split)
+                data = cache[split]
+                try:
+                    produced = list(fn(data))
+                except (ValueError, np.linalg.LinAlgError) as exc:
+                    if self.on_error == "raise":
+                        raise
+                    warnings.warn(f"estimator {name!r} failed at epoch {epoch}, split {split!r}: {exc}; "
+                                  "no rows recorded", RuntimeWarning, stacklevel=2)
+                    continue
+                for r in produced:
+                    if isinstance(r, MIResult):
+                        r = _row(r.estimator, r.quantity, r.value, r.stderr, r.n, r.d)
+                    r = dict(r)
+                    missing = {"estimator", "quantity", "value"} - set(r)
+                    if missing:
+                        raise ValueError(f"estimator {fn!r} returned a row without {sorted(missing)}")
+                    rows.append({"epoch": epoch, "split": split, "stderr": None, "n": data.z.shape[0],
+                                 "d": data.z.shape[1], **{k: v for k, v in r.items() if v is not None or k == "stderr"}})
+            self._results[epoch] = rows
+        return _frame(self._results[epoch])
+
+    def compute_all(self):
+        """Tidy DataFrame of every step (computing the current one if needed)."""
+        if self._epochs and self._buffers and self.epoch not in self._results:
+            self.compute()
+        rows = [r for e in self._epochs for r in self._results.get(e, [])]
+        return _frame(rows)
+
+    def __repr__(self) -> str:
+        return (f"InformationPlaneTracker(estimators={list(self.estimators)!r}, variance={self.variance!r}, "
+                f"n_noise={self.n_noise}, n_bins={self.n_bins}, seed={self.seed}, steps={self.n_steps})")
+
+
+def _to_numpy(v, name: str) -> np.ndarray:
+    if hasattr(v, "detach"):  # torch tensor: detach, to CPU; half precision -> float32
+        v = v.detach().cpu()
+        if v.dtype.is_floating_point and v.element_size() < 4:
+            v = v.float()
+        v = v.numpy()
+    a = np.asarray(v)
+    if a.ndim == 0:
+        raise ValueError(f"{name} must have a batch dimension; got a scalar")
+    return a
+
+
+def _frame(rows: list[dict]):
+    import pandas as pd
+
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return pd.DataFrame(columns=list(RESULT_COLUMNS))
+    for c in RESULT_COLUMNS:
+        if c not in df:
+            df[c] = None
+    extra = [c for c in df.columns if c not in RESULT_COLUMNS]
+    return df[list(RESULT_COLUMNS) + extra]
