@@ -2,10 +2,41 @@
 
 Reference implementation and reproducible paper for Adilova, Geiger & Fischer,
 "Information Plane Analysis for Dropout Neural Networks" (ICLR 2023).
-All MI values are in nats; ``variance`` means Var(D) = sigma^2 of D ~ N(1, sigma^2).
+
+Conventions: all MI values are in nats; ``variance`` means Var(D) = sigma^2 of the multiplicative
+Gaussian dropout noise D ~ N(1, sigma^2), so Z_i | X=x ~ N(f_i(x), sigma^2 f_i(x)^2). Every MI result
+states whether it is the MI of X uniform on the sample (<= log N) or an estimate of the population MI.
+
+Modules: ``estimators`` (MI estimators), ``dropout`` (layers), ``models`` (the paper's networks),
+``training`` / ``tracker`` (training with information-plane tracking), ``data`` (MNIST, CIFAR-10),
+``plotting``, ``sweep`` / ``aggregate`` (many runs), ``toy``, ``theory``, ``experiments``, ``figures``.
 """
+from . import data, estimators
 from ._base import VARIANCE_CONVENTION, MIEstimator, MIResult, resolve_device
+from .dropout import BernoulliDropout, GaussianDropout, InformationDropout, mc_dropout
+from .estimators import (
+    EDGE,
+    MINE,
+    BinningMI,
+    DoE,
+    GaussianDropoutMI,
+    KNNLabelMI,
+    conditional_entropy,
+    dropout_mi,
+    mixture_logpdf,
+)
+from .models import build_model
+from .plotting import plot_information_plane, plot_planes_grid
+from .tracker import InformationPlaneTracker
+from .training import TrainConfig, load_results, train
 
 __version__ = "0.1.0"
 
-__all__ = ["MIEstimator", "MIResult", "VARIANCE_CONVENTION", "resolve_device", "__version__"]
+__all__ = [
+    "VARIANCE_CONVENTION", "MIEstimator", "MIResult", "resolve_device", "data", "estimators",
+    "GaussianDropout", "InformationDropout", "BernoulliDropout", "mc_dropout",
+    "GaussianDropoutMI", "dropout_mi", "conditional_entropy", "mixture_logpdf",
+    "BinningMI", "EDGE", "KNNLabelMI", "DoE", "MINE",
+    "build_model", "TrainConfig", "train", "load_results", "InformationPlaneTracker",
+    "plot_information_plane", "plot_planes_grid", "__version__",
+]
