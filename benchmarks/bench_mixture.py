@@ -1,7 +1,12 @@
 """Benchmark: log-density of noisy samples under the Gaussian-dropout mixture.
 
-Scores N noisy samples z = f * D (D ~ N(1, variance)) against M centres in d dimensions with
-(a) ``ipdrop.estimators.mixture_logpdf`` (chunked float64 GEMM + in-place logsumexp, torch),
+Scores N noisy samples drawn from the mixture itself against its M centres in d dimensions:
+centres mu_j = softplus(g_j), g_j ~ N(0, I_d) (positive "activations"), and z = mu_J * D with
+J uniform on the centres and D ~ N(1, variance I_d) (variance = Var(D) = sigma^2 = 0.2), i.e.
+z ~ N(mu_J, diag sigma^2 mu_J^2) exactly as in ipdrop's estimator. Methods:
+(a) ``ipdrop.estimators.mixture_logpdf(method="dense")`` (chunked float64 GEMM + in-place logsumexp),
+(a') ``mixture_logpdf(method="screened")`` (the CPU default): float32 GEMM screen with a rigorous error
+    bound, exact float64 recomputation of the terms within 50 nats of each row's maximum,
 (b) scikit-learn ``GaussianMixture(covariance_type="diag")`` with weights_/means_/covariances_/
     precisions_cholesky_ set by hand, then ``score_samples``,
 (c) a per-centre scipy loop (``scipy.stats.norm.logpdf`` summed over d, accumulated with
@@ -27,14 +32,16 @@ import time
 
 import numpy as np
 
-VARIANCE = 0.4
+VARIANCE = 0.2
+DATA = "centres softplus(N(0, I_d)); z = mu_J * D, J uniform, D ~ N(1, variance)"
 
 
 def _data(n, m, d, seed=0):
+    v = VARIANCE
     rng = np.random.default_rng(seed)
-    centers = rng.normal(size=(m, d))
+    centers = np.logaddexp(0.0, rng.normal(size=(m, d)))  # softplus of Gaussian pre-activations
     pick = rng.integers(0, m, size=n)
-    z = centers[pick] * (1.0 + np.sqrt(VARIANCE) * rng.normal(size=(n, d)))
+    z = centers[pick] * (1.0 + np.sqrt(v) * rng.normal(size=(n, d)))
     return z, centers
 
 
@@ -58,7 +65,13 @@ def _reset_peak():
 def _run_ipdrop(z, c, chunk):
     from ipdrop.estimators import mixture_logpdf
 
-    return mixture_logpdf(z, c, VARIANCE, chunk_size=chunk, device="cpu")
+    return mixture_logpdf(z, c, VARIANCE, chunk_size=chunk, device="cpu", method="dense")
+
+
+def _run_screened(z, c, chunk):
+    from ipdrop.estimators import mixture_logpdf
+
+    return mixture_logpdf(z, c, VARIANCE, chunk_size=chunk, device="cpu", method="screened")
 
 
 def _run_sklearn(z, c, chunk):
@@ -84,14 +97,6 @@ def _run_scipy(z, c, chunk):
     return out - np.log(c.shape[0])
 
 
-def _run_ipdrop32(z, c, chunk):
-    import torch
-
-    from ipdrop.estimators import mixture_logpdf
-
-    return mixture_logpdf(z, c, VARIANCE, chunk_size=chunk, device="cpu", dtype=torch.float32)
-
-
 def _run_floor(z, c, chunk):
     """The floor named in ESTIMATOR_NOTES: the float64 GEMM (N x (2d+1)) @ ((2d+1) x M) plus N*M exps."""
     import torch
@@ -106,12 +111,15 @@ def _run_floor(z, c, chunk):
     return out.numpy()
 
 
-RUNNERS = {"floor": _run_floor, "ipdrop": _run_ipdrop, "ipdrop32": _run_ipdrop32, "sklearn": _run_sklearn, "scipy": _run_scipy}
+RUNNERS = {"floor": _run_floor, "ipdrop": _run_ipdrop, "screened": _run_screened, "sklearn": _run_sklearn,
+           "scipy": _run_scipy}
 
 
 def worker(args):
     import torch  # noqa: F401  (import cost outside the timed region, for every method alike)
 
+    global VARIANCE
+    VARIANCE = args.variance
     z, c = _data(args.n, args.m, args.d)
     if args.m_sub:
         c = c[: args.m_sub]
@@ -131,18 +139,34 @@ def worker(args):
     out = fn(z, c, args.chunk) if args.save else None
     if args.save:
         np.save(args.save, out)
+    stats = {}
+    if args.stats and args.method == "screened":  # which path the chunks took (one more, untimed run)
+        import torch
+
+        from ipdrop.estimators._mixture import _MixtureScorer
+
+        sc = _MixtureScorer(c, VARIANCE, torch.device("cpu"), torch.float64, method="screened")
+        sc.score(z, chunk_size=args.chunk)
+        stats = sc.stats
     # peak: the smallest over the repeats (the first run also pays one-off library warm-up allocations)
-    print(json.dumps({"wall": statistics.median(walls), "cpu": statistics.median(cpus),
-                      "peak_mb": min(peaks), "walls": walls}))
+    print(json.dumps({"wall": statistics.median(walls), "cpu": statistics.median(cpus), "cpu_min": min(cpus),
+                      "peak_mb": min(peaks), "walls": walls, "cpus": cpus, "stats": stats}))
 
 
-def _spawn(method, n, m, d, repeats, chunk, m_sub=0, save=""):
+def _spawn(method, n, m, d, repeats, chunk, m_sub=0, save="", variance=VARIANCE, stats=False):
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", method, "--n", str(n), "--m", str(m),
-           "--d", str(d), "--repeats", str(repeats), "--chunk", str(chunk), "--m-sub", str(m_sub)]
+           "--d", str(d), "--repeats", str(repeats), "--chunk", str(chunk), "--m-sub", str(m_sub),
+           "--variance", repr(variance)] + (["--stats"] if stats else [])
     if save:
         cmd += ["--save", save]
     res = subprocess.run(cmd, capture_output=True, text=True, check=True)
     return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def _maxrel(a, b):
+    fin = np.isfinite(b)
+    assert np.array_equal(np.isfinite(a), fin)
+    return float(np.max(np.abs(a[fin] - b[fin]) / np.abs(b[fin])))
 
 
 def main():
@@ -150,12 +174,15 @@ def main():
     ap.add_argument("--n", type=int, default=10_000, help="scored noisy samples")
     ap.add_argument("--m", type=int, default=10_000, help="mixture centres")
     ap.add_argument("--d", type=int, default=128)
+    ap.add_argument("--variance", type=float, default=VARIANCE, help="Var(D) = sigma^2")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--chunk", type=int, default=2048)
     ap.add_argument("--scipy-centres", type=int, default=200, help="centres for the scipy loop (extrapolated)")
+    ap.add_argument("--skip-extra", action="store_true", help="skip the memory-vs-N and regime tables")
     ap.add_argument("--worker", default="")
     ap.add_argument("--m-sub", type=int, default=0)
     ap.add_argument("--save", default="")
+    ap.add_argument("--stats", action="store_true")
     args = ap.parse_args()
     if args.worker:
         args.method = args.worker
@@ -164,46 +191,70 @@ def main():
     import tempfile
 
     tmp = tempfile.mkdtemp(prefix="bench_mixture_")
-    n, m, d = args.n, args.m, args.d
-    print(f"Gaussian-dropout mixture log-density: N={n} scored x M={m} centres, d={d}, variance={VARIANCE}, "
-          f"float64, CPU ({os.cpu_count()} cores, shared)")
+    n, m, d, v, rep = args.n, args.m, args.d, args.variance, args.repeats
+    print(f"Gaussian-dropout mixture log-density: N={n} scored x M={m} centres, d={d}, variance={v}, "
+          f"float64 results, CPU ({os.cpu_count()} cores, shared with other jobs)")
+    print(f"data: {DATA} (samples from the mixture itself)")
     sub = args.scipy_centres
-    rows = []
-    r_ip = _spawn("ipdrop", n, m, d, args.repeats, args.chunk, save=os.path.join(tmp, "ip.npy"))
-    r_fl = _spawn("floor", n, m, d, args.repeats, args.chunk)
-    r_32 = _spawn("ipdrop32", n, m, d, args.repeats, args.chunk, save=os.path.join(tmp, "ip32.npy"))
-    r_sk = _spawn("sklearn", n, m, d, args.repeats, args.chunk, save=os.path.join(tmp, "sk.npy"))
-    r_sp = _spawn("scipy", n, m, d, 1, args.chunk, m_sub=sub, save=os.path.join(tmp, "sp.npy"))
-    r_ip_sub = _spawn("ipdrop", n, m, d, 1, args.chunk, m_sub=sub, save=os.path.join(tmp, "ip_sub.npy"))
+    path = lambda name: os.path.join(tmp, name + ".npy")  # noqa: E731
+    r_sc = _spawn("screened", n, m, d, rep, args.chunk, save=path("sc"), variance=v)
+    r_ip = _spawn("ipdrop", n, m, d, rep, args.chunk, save=path("ip"), variance=v)
+    r_fl = _spawn("floor", n, m, d, rep, args.chunk, variance=v)
+    r_sk = _spawn("sklearn", n, m, d, rep, args.chunk, save=path("sk"), variance=v)
+    r_sp = _spawn("scipy", n, m, d, 1, args.chunk, m_sub=sub, save=path("sp"), variance=v)
+    r_sc_sub = _spawn("screened", n, m, d, 1, args.chunk, m_sub=sub, save=path("sc_sub"), variance=v)
     scale = m / sub
-    ip, sk = np.load(os.path.join(tmp, "ip.npy")), np.load(os.path.join(tmp, "sk.npy"))
-    sp, ip_sub = np.load(os.path.join(tmp, "sp.npy")), np.load(os.path.join(tmp, "ip_sub.npy"))
-    rel_sk = float(np.max(np.abs(ip - sk) / np.abs(sk)))
-    rel_sp = float(np.max(np.abs(ip_sub - sp) / np.abs(sp)))
-    ip32 = np.load(os.path.join(tmp, "ip32.npy"))
-    rel_32 = float(np.max(np.abs(ip32 - sk) / np.abs(sk)))
-    rows.append(("ipdrop mixture_logpdf", r_ip["wall"], r_ip["cpu"], r_ip["peak_mb"], "-", f"{args.repeats} runs"))
-    rows.append(("floor: float64 GEMM + N*M exp only", r_fl["wall"], r_fl["cpu"], r_fl["peak_mb"], "-",
-                 "lower bound for any exact float64 method"))
-    rows.append(("ipdrop float32 (fails the 1e-8 criterion)", r_32["wall"], r_32["cpu"], r_32["peak_mb"],
-                 f"{rel_32:.1e}", f"{args.repeats} runs, vs sklearn"))
-    rows.append(("sklearn GaussianMixture.score_samples", r_sk["wall"], r_sk["cpu"], r_sk["peak_mb"], f"{rel_sk:.1e}",
-                 f"{args.repeats} runs"))
-    rows.append(("scipy per-centre loop (extrapolated)", r_sp["wall"] * scale, r_sp["cpu"] * scale, r_sp["peak_mb"],
-                 f"{rel_sp:.1e}", f"1 run on {sub} centres x {scale:g}"))
-    t0 = r_ip["wall"]
-    print(f"\n{'method':40s} {'wall s':>9s} {'cpu s':>9s} {'x ipdrop':>9s} {'peak MB':>9s} {'max rel diff':>13s}  note")
-    for name, wall, cpu, peak, rel, note in rows:
-        print(f"{name:40s} {wall:9.2f} {cpu:9.2f} {wall / t0:9.1f} {peak:9.0f} {rel:>13s}  {note}")
-    print(f"\nmax relative difference of log-densities: ipdrop vs sklearn {rel_sk:.2e}, "
-          f"ipdrop vs scipy (first {sub} centres) {rel_sp:.2e}")
+    ip, sc, sk = np.load(path("ip")), np.load(path("sc")), np.load(path("sk"))
+    sp, sc_sub = np.load(path("sp")), np.load(path("sc_sub"))
+    rel = {"ip_sk": _maxrel(ip, sk), "sc_sk": _maxrel(sc, sk), "sc_ip": _maxrel(sc, ip), "sc_sp": _maxrel(sc_sub, sp)}
+    rows = [
+        ("ipdrop screened (method='screened')", r_sc, f"{rel['sc_sk']:.1e}", f"{rel['sc_ip']:.1e}", f"{rep} runs"),
+        ("ipdrop dense float64 (method='dense')", r_ip, f"{rel['ip_sk']:.1e}", "0", f"{rep} runs"),
+        ("floor: float64 GEMM + N*M exp only", r_fl, "-", "-", "lower bound for any dense float64 method"),
+        ("sklearn GaussianMixture.score_samples", r_sk, "0", f"{rel['ip_sk']:.1e}", f"{rep} runs"),
+        ("scipy per-centre loop (extrapolated)", {k: r_sp[k] * scale if k in ("wall", "cpu") else r_sp[k]
+                                                  for k in r_sp}, "-", f"{rel['sc_sp']:.1e}*",
+         f"1 run on {sub} centres x {scale:g}"),
+    ]
+    sk_cpu, sk_wall = r_sk["cpu"], r_sk["wall"]
+    print(f"\n{'method':40s} {'wall s':>7s} {'cpu s':>7s} {'sklearn/x':>9s} {'(wall)':>7s} {'peak MB':>8s} "
+          f"{'rel vs sk':>9s} {'rel vs dense':>12s}  note")
+    for name, r, rsk, rip, note in rows:
+        print(f"{name:40s} {r['wall']:7.2f} {r['cpu']:7.2f} {sk_cpu / r['cpu']:9.2f} {sk_wall / r['wall']:7.2f} "
+              f"{r['peak_mb']:8.0f} {rsk:>9s} {rip:>12s}  {note}")
+    print("(sklearn/x: sklearn time / method time, from CPU time and, in brackets, wall time; 'rel': max over points "
+          "of |log p - log p_ref| / |log p_ref|;\n * vs screened on the same first "
+          f"{sub} centres)")
+    print(f"\nspeed-up screened vs sklearn: {sk_cpu / r_sc['cpu']:.2f}x CPU ({sk_wall / r_sc['wall']:.2f}x wall); "
+          f"dense vs sklearn: {sk_cpu / r_ip['cpu']:.2f}x CPU; screened vs dense: {r_ip['cpu'] / r_sc['cpu']:.2f}x CPU; "
+          f"screened vs float64 floor: {r_fl['cpu'] / r_sc['cpu']:.2f}x CPU")
+    print(f"max relative difference of log-densities: screened vs sklearn {rel['sc_sk']:.2e}, screened vs dense "
+          f"{rel['sc_ip']:.2e}, dense vs sklearn {rel['ip_sk']:.2e}, screened vs scipy loop {rel['sc_sp']:.2e}")
+    if args.skip_extra:
+        return
 
-    print(f"\nPeak memory of ipdrop vs number of scored points (M={m}, d={d}, chunk={args.chunk}; "
-          f"chunk x M x 8 B = {args.chunk * m * 8 / 2**20:.0f} MB):")
-    print(f"{'N scored':>9s} {'wall s':>9s} {'peak MB':>9s}")
+    print(f"\nPeak memory vs number of scored points (M={m}, d={d}, chunk={args.chunk}; dense holds chunk x M x 8 B = "
+          f"{args.chunk * m * 8 / 2**20:.0f} MB, screened chunk x M x (4 + 1) B = {args.chunk * m * 5 / 2**20:.0f} MB; "
+          "2 runs each, fastest CPU time, smallest peak):")
+    print(f"{'N scored':>9s} {'dense cpu s':>12s} {'dense MB':>9s} {'screened cpu s':>15s} {'screened MB':>12s}")
     for nn in (5_000, 10_000, 20_000):
-        r = _spawn("ipdrop", nn, m, d, 2, args.chunk)
-        print(f"{nn:9d} {r['wall']:9.2f} {r['peak_mb']:9.0f}")
+        a = _spawn("ipdrop", nn, m, d, 2, args.chunk, variance=v)
+        b = _spawn("screened", nn, m, d, 2, args.chunk, variance=v)
+        print(f"{nn:9d} {a['cpu_min']:12.2f} {a['peak_mb']:9.0f} {b['cpu_min']:15.2f} {b['peak_mb']:12.0f}")
+
+    print("\nOther regimes, same data model (N = M = 4000, 3 runs each, fastest CPU time). method='screened' forced;\n"
+          "'auto' (the default) screens only d >= 32. A chunk whose candidates exceed 1% of its entries falls back to\n"
+          "dense, and so does the rest of its pattern group ('fallback' column: chunks that went dense).")
+    print(f"{'d':>4s} {'variance':>9s} {'dense cpu s':>12s} {'screened cpu s':>15s} {'dense/scr':>9s} "
+          f"{'cand/entries':>12s} {'fallback':>9s} {'max rel diff':>13s}")
+    for dd, vv in ((128, 1e-3), (128, 4.0), (32, 0.2), (8, 0.2), (8, 4.0), (1, 0.2)):
+        a = _spawn("ipdrop", 4000, 4000, dd, 3, args.chunk, save=path("ra"), variance=vv)
+        b = _spawn("screened", 4000, 4000, dd, 3, args.chunk, save=path("rb"), variance=vv, stats=True)
+        st = b["stats"]
+        frac = st["candidates"] / st["entries"] if st.get("entries") and st["screened_chunks"] else float("nan")
+        print(f"{dd:4d} {vv:9.3g} {a['cpu_min']:12.2f} {b['cpu_min']:15.2f} {a['cpu_min'] / b['cpu_min']:9.2f} "
+              f"{frac:12.2e} {st['dense_chunks']:>5d}/{st['dense_chunks'] + st['screened_chunks']:<3d} "
+              f"{_maxrel(np.load(path('rb')), np.load(path('ra'))):13.1e}")
 
 
 if __name__ == "__main__":

@@ -339,3 +339,160 @@ def test_cuda_matches_cpu():
     b = dropout_mi(fx, VAR, seed=1, mode="all", n_centers=1000, device="cuda")
     for m in a:
         assert b[m].value == pytest.approx(a[m].value, abs=1e-9)
+
+
+# ----------------------------------------------------------------------------- screened kernel
+
+def _direct_logterms(z, c, v):
+    """float64 component log-densities log N(z_r; mu_j, diag v mu_j^2) in the direct difference form
+    (no GEMM expansion, so no cancellation): the reference for the screened kernel. Centres without zeros."""
+    k = c.shape[1]
+    const = -0.5 * k * math.log(2 * math.pi * v) - np.log(np.abs(c)).sum(1)
+    dev = (z[:, None, :] - c[None, :, :]) / np.abs(c)[None, :, :]
+    return const[None, :] - 0.5 * np.einsum("rjk,rjk->rj", dev, dev) / v
+
+
+def _direct_logpdf(z, c, v, exclude=None):
+    a = _direct_logterms(z, c, v)
+    cnt = np.full(len(z), float(len(c)))
+    if exclude is not None:
+        a[np.arange(len(z)), exclude] = -np.inf
+        cnt -= 1
+    return logsumexp(a, axis=1) - np.log(cnt)
+
+
+def _softplus_mixture(rng, n, m, d, v):
+    c = np.logaddexp(0.0, rng.normal(size=(m, d)))
+    own = rng.integers(0, m, size=n)
+    return c[own] * (1 + math.sqrt(v) * rng.normal(size=(n, d))), c, own
+
+
+@pytest.mark.parametrize("d, v, fallback", [(1, 0.2, True), (8, 0.2, True), (8, 4.0, True), (128, 1e-3, False),
+                                            (128, 0.2, False), (128, 4.0, True)])
+def test_screened_matches_dense_and_direct(d, v, fallback):
+    from ipdrop.estimators._mixture import _MixtureScorer
+
+    rng = np.random.default_rng(d)
+    z, c, own = _softplus_mixture(rng, 150, 400, d, v)
+    for excl in (None, own):
+        ref = _direct_logpdf(z, c, v, excl)
+        scr = mixture_logpdf(z, c, v, method="screened", exclude_self=excl, chunk_size=64)
+        den = mixture_logpdf(z, c, v, method="dense", exclude_self=excl, chunk_size=64)
+        # the direct form and the screened kernel are both float64 sums of the same terms: 1e-12 relative
+        # leaves room for float64 rounding only (|log p| ~ 1e2, terms ~ 1e2..1e5); the dropped terms are
+        # < e^-50 each, i.e. < 400 e^-50 = 8e-20 relative
+        np.testing.assert_allclose(scr, ref, rtol=1e-12, atol=0)
+        # the dense GEMM expansion loses up to ~1e-13 relative to cancellation at small sigma: 1e-10
+        np.testing.assert_allclose(scr, den, rtol=1e-10, atol=0)
+        # the screened path forced even where the terms overlap heavily (every chunk screened)
+        forced = mixture_logpdf(z, c, v, method="screened", exclude_self=excl, chunk_size=64, max_candidate_fraction=1)
+        np.testing.assert_allclose(forced, ref, rtol=1e-12, atol=0)
+    sc = _MixtureScorer(c, v, torch.device("cpu"), torch.float64, method="screened")
+    sc.score(z, own, chunk_size=64)
+    # the path the test claims to exercise really ran: where the terms within 50 nats of the maximum are
+    # > 1% of all (low d; large sigma with only 400 centres: ~3%) the first chunk falls back and the rest
+    # of the group goes dense
+    assert sc.stats == {**sc.stats, "screened_chunks": 0 if fallback else 3, "dense_chunks": 3 if fallback else 0}
+
+
+def test_screened_zero_patterns_and_loo_vs_bruteforce():
+    rng = np.random.default_rng(5)
+    c = _relu_like(rng, 60, 24)
+    z = np.repeat(c, 2, 0) * (1 + 0.2 * rng.normal(size=(120, 24)))
+    own = np.repeat(np.arange(60), 2)
+    own[::7] = -1  # rows that exclude nothing
+    for excl in (None, own):
+        got = mixture_logpdf(z, c, 0.04, method="screened", max_candidate_fraction=1.0, exclude_self=excl,
+                             chunk_size=16)
+        ref = _bruteforce_logpdf(z, c, 0.04, excl)
+        fin = np.isfinite(ref)
+        np.testing.assert_array_equal(np.isfinite(got), fin)
+        np.testing.assert_allclose(got[fin], ref[fin], rtol=1e-12, atol=1e-12)  # float64 rounding only
+
+
+def test_error_bound_protects_terms_the_naive_float32_screen_would_drop(monkeypatch):
+    """At sigma^2 = 1e-10 the float32 expansion is off by hundreds of nats, so a naive screen "keep a32 >= max a32 - T"
+    drops terms that lie within T of the maximum. The screened kernel keeps every term within T: its result
+    lies between the logsumexp of the true terms >= max - T and the full logsumexp. With the rounding bound
+    switched off (unit roundoff 0) the same kernel drops them too, so the bound is what protects them."""
+    import ipdrop.estimators._mixture as mx
+
+    rng = np.random.default_rng(3)
+    v, d, T = 1e-10, 8, 2.0
+    base = rng.normal(size=d) + 3.0
+    near = base[None, :] * (1 + 1e-5 * rng.normal(size=(6, d)))  # 6 centres within O(1) nats of each other
+    far = rng.normal(size=(40, d)) + 3.0
+    c = np.concatenate([near, far])
+    z = base[None, :] * (1 + 1e-5 * rng.normal(size=(200, d)))
+    a = _direct_logterms(z, c, v)
+    amax = a.max(1, keepdims=True)
+    # the naive float32 screen, with the GEMM expansion of the kernel
+    w = 1.0 / (v * c * c)
+    cst = -0.5 * d * math.log(2 * math.pi * v) - np.log(np.abs(c)).sum(1) - 0.5 * d / v
+    left = torch.as_tensor(np.concatenate([z * z, z, np.ones((len(z), 1))], 1), dtype=torch.float32)
+    right = torch.as_tensor(np.concatenate([-0.5 * w, c * w, cst[:, None]], 1).T.copy(), dtype=torch.float32)
+    a32 = (left @ right).double().numpy()
+    naive_keep = a32 >= a32.max(1, keepdims=True) - T
+    must_keep = a >= amax - T
+    assert np.abs(a32 - a).max() > 10 * T  # float32 really is off by much more than T here
+    assert np.any(must_keep & ~naive_keep)  # ... and the naive screen drops needed terms
+    lower = logsumexp(np.where(must_keep, a, -np.inf), axis=1)
+    full = logsumexp(a, axis=1)
+    naive = logsumexp(np.where(naive_keep, a, -np.inf), axis=1)
+    assert np.any(naive < lower - 1e-2)  # the naive screen loses visible mass
+
+    def screened():
+        return mixture_logpdf(z, c, v, method="screened", screen_nats=T, max_candidate_fraction=1.0) + math.log(len(c))
+
+    got = screened()
+    # float64 rounding: |a| ~ 1e2, 1e-12 relative
+    assert np.all(got >= lower - 1e-12 * np.abs(lower))
+    assert np.all(got <= full + 1e-12 * np.abs(full))
+    monkeypatch.setattr(mx, "_float32_unit_roundoff", lambda device: 0.0)  # no rounding-error bound
+    assert np.any(screened() < lower - 1e-2)
+
+
+def test_screened_all_torch_path_used_on_gpus():
+    """The device-agnostic branch (torch gathers, padded logsumexp) that CUDA runs, exercised on the CPU."""
+    from ipdrop.estimators._mixture import _MixtureScorer
+
+    rng = np.random.default_rng(6)
+    z, c, own = _softplus_mixture(rng, 100, 300, 48, 0.1)
+    sc = _MixtureScorer(c, 0.1, torch.device("cpu"), torch.float64, method="screened", max_candidate_fraction=1.0)
+    sc._numpy_gathers = False
+    got = sc.score(z, own, chunk_size=32) - math.log(len(c) - 1)
+    assert not isinstance(sc._screen_data(0).packed, np.ndarray) and sc.stats["screened_chunks"] == 4
+    np.testing.assert_allclose(got, _direct_logpdf(z, c, 0.1, own), rtol=1e-12, atol=0)  # float64 rounding only
+
+
+def test_auto_method_and_reduced_precision_guard():
+    from ipdrop.estimators._mixture import _MixtureScorer
+
+    rng = np.random.default_rng(4)
+    z, c, _ = _softplus_mixture(rng, 300, 300, 64, 0.2)
+    cpu = torch.device("cpu")
+    sc = _MixtureScorer(c, 0.2, cpu, torch.float64)  # auto: float64 on CPU, group >= 256 centres -> screened
+    auto = sc.score(z)
+    assert sc.stats["screened_chunks"] > 0 and sc.stats["dense_chunks"] == 0
+    # ~1 candidate per row survives out of 300 centres
+    assert sc.stats["candidates"] < 0.01 * sc.stats["entries"]
+    sc32 = _MixtureScorer(c, 0.2, cpu, torch.float32)  # auto with float32: the (lossy) dense float32 path
+    sc32.score(z)
+    assert sc32.stats["screened_chunks"] == 0
+    old = torch.get_float32_matmul_precision()
+    try:
+        torch.set_float32_matmul_precision("medium")  # float32 matmuls may use bf16: no rigorous bound
+        scm = _MixtureScorer(c, 0.2, cpu, torch.float64, method="screened")
+        np.testing.assert_allclose(scm.score(z), auto, rtol=1e-10)
+        assert scm.stats["screened_chunks"] == 0
+    finally:
+        torch.set_float32_matmul_precision(old)
+
+
+@pytest.mark.parametrize("kwargs, match", [({"method": "fast"}, "method"), ({"screen_nats": 0.0}, "screen_nats"),
+                                           ({"max_candidate_fraction": 1.5}, "max_candidate_fraction"),
+                                           ({"max_candidate_fraction": 0}, "max_candidate_fraction")])
+def test_screened_bad_arguments(kwargs, match):
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match=match):
+        mixture_logpdf(rng.normal(size=(4, 2)), rng.normal(size=(5, 2)), VAR, **kwargs)
