@@ -8,8 +8,10 @@ PROFILE ?= quick
 NB ?=
 PARAMS ?=
 BOOK_NB := book/nb
+# notebooks always render figures inline (an inherited MPLBACKEND=Agg would drop their outputs)
+NBENV := MPLBACKEND=module://matplotlib_inline.backend_inline
 JB := $(VENV)/bin/jupyter-book build book/ --toc "$(CURDIR)/_toc.yml" --path-output book -W --keep-going
-NBVAL := $(PY) -m pytest --nbval $(BOOK_NB) --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
+NBVAL := $(NBENV) $(PY) -m pytest --nbval $(BOOK_NB) --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
 
 .PHONY: venv book notebooks book-html test test-unit test-notebooks test-book run bench clean
 
@@ -24,7 +26,7 @@ venv: $(VENV)/.installed
 
 # Execute every notebook (papermill, profile $(PROFILE)) into book/nb/, then render the HTML.
 notebooks: venv
-	$(PY) scripts/run_notebooks.py --profile $(PROFILE) --out $(BOOK_NB) $(if $(NB),--nb $(NB)) $(PARAMS)
+	$(NBENV) $(PY) scripts/run_notebooks.py --profile $(PROFILE) --out $(BOOK_NB) $(if $(NB),--nb $(NB)) $(PARAMS)
 
 book-html: venv
 	$(JB)
@@ -36,7 +38,7 @@ book: notebooks book-html
 #   make run NB=theory PARAMS="-p seed 1"
 run: venv
 	@test -n "$(NB)" || { echo "usage: make run NB=<notebook> PARAMS=\"-p name value ...\""; exit 2; }
-	$(PY) scripts/run_notebooks.py --profile $(PROFILE) --nb $(NB) $(PARAMS)
+	$(NBENV) $(PY) scripts/run_notebooks.py --profile $(PROFILE) --nb $(NB) $(PARAMS)
 
 # Unit tests, then nbval re-executes the committed quick-profile notebooks and compares their outputs,
 # then the book is built from those stored outputs (warnings are errors): a broken book fails the tests.
