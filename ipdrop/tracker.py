@@ -413,14 +413,16 @@ class InformationPlaneTracker:
                     cache.clear()  # one split's arrays at a time
                     cache[split] = self._split_data(split)
                 data = cache[split]
-                try:
-                    produced = list(fn(data))
+                produced = []  # rows yielded before a failure are kept (e.g. the dataset view of
+                try:               # the mixture when its held-out view meets an unseen zero pattern)
+                    for r in fn(data):
+                        produced.append(r)
                 except (ValueError, np.linalg.LinAlgError) as exc:
                     if self.on_error == "raise":
                         raise
                     warnings.warn(f"estimator {name!r} failed at epoch {epoch}, split {split!r}: {exc}; "
-                                  "no rows recorded", RuntimeWarning, stacklevel=2)
-                    continue
+                                  f"{'no rows' if not produced else 'only the rows before the failure'} "
+                                  "recorded", RuntimeWarning, stacklevel=2)
                 for r in produced:
                     if isinstance(r, MIResult):
                         r = _row(r.estimator, r.quantity, r.value, r.stderr, r.n, r.d)

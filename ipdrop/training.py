@@ -87,7 +87,10 @@ class TrainConfig:
     max_alpha : float
         Information dropout: largest noise scale alpha (paper: 0.7 MNIST, 0.95 CIFAR fullCNN).
     beta : float
-        Information dropout: weight of the KL term, loss = CE + beta * mean_batch(KL) (>= 0).
+        Information dropout: weight of the KL term, loss = CE + beta * mean_batch(KL) (>= 0), with KL
+        summed over units. Achille & Soatto's code (used by the paper for Fig. 7) divides the KL by the
+        size of the training set, so the paper's beta corresponds to ``beta_paper / N_train`` here;
+        :func:`ipdrop.studies.beta_study` takes the paper's beta and converts it.
     width : float, optional
         Width multiplier of the network (e.g. 0.25 for the small fullCNN); ``None``: 1.
     epochs, batch_size, lr, momentum, weight_decay : SGD with momentum.

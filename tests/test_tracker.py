@@ -226,3 +226,19 @@ def test_plot_information_plane_from_tracker_table():
     with pytest.raises(ValueError, match="no I\\(X;Z\\) rows"):
         information_plane_points(df, "kl", "edge")
     plt.close("all")
+
+
+def test_mixture_keeps_dataset_view_when_heldout_view_fails():
+    # ReLU-like features where every input has its own zero pattern: the dataset view is exactly log N
+    # (the pattern identifies the input), the held-out view has no centre with the same pattern and must
+    # refuse (never an epsilon). The dataset rows survive the held-out failure.
+    n = 6
+    z = np.eye(n) * 2.0 + 0.0  # row j is non-zero only in unit j
+    y = np.arange(n) % 2
+    t = InformationPlaneTracker(["mixture"], variance=0.2, n_noise=4, on_error="warn", progress=False)
+    t.increment(0)
+    t.update(z, y)
+    with pytest.warns(RuntimeWarning, match="mixture"):
+        df = t.compute()
+    assert set(df.estimator) == {"mixture-dataset"}
+    assert _value(df, "train", "mixture-dataset", "I(X;Z)") == pytest.approx(math.log(n), abs=1e-9)
