@@ -496,3 +496,18 @@ def test_screened_bad_arguments(kwargs, match):
     rng = np.random.default_rng(0)
     with pytest.raises(ValueError, match=match):
         mixture_logpdf(rng.normal(size=(4, 2)), rng.normal(size=(5, 2)), VAR, **kwargs)
+
+
+def test_estimator_kernel_method_does_not_change_the_estimate():
+    # d = 64 softplus-like features: "auto" screens on the CPU; the screened and dense kernels must agree
+    # to well below Monte-Carlo error (the screen drops only terms < e^-50 of a row's largest).
+    rng = np.random.default_rng(5)
+    f = np.log1p(np.exp(rng.standard_normal((600, 64))))
+    vals = {m: GaussianDropoutMI(variance=0.2, mode="all", n_centers=300, seed=1, method=m).estimate(f)
+            for m in ("dense", "screened", "auto")}
+    for mode in ("dataset", "heldout", "paper"):
+        ref = vals["dense"][mode].value
+        for m in ("screened", "auto"):
+            assert vals[m][mode].value == pytest.approx(ref, rel=1e-9, abs=1e-9)
+    with pytest.raises(ValueError, match="method"):
+        GaussianDropoutMI(variance=0.2, method="fast").estimate(f)
