@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import _io
+
 __all__ = ["load_sweep", "mean_planes", "plot_mean_planes", "compression_summary", "param_columns"]
 
 #: columns that describe a measurement, never a sweep parameter
@@ -28,12 +30,7 @@ _RESULT_COLUMNS = {"run", "epoch", "step", "split", "estimator", "quantity", "la
 _ID_COLUMNS = ("split", "layer", "estimator", "quantity", "epoch")
 
 
-def _read_json(path: Path):
-    try:
-        with open(path) as fh:
-            return json.load(fh)
-    except (OSError, ValueError):
-        return None
+_read_json = _io.read_json_or_none
 
 
 def _run_params(run_dir: Path) -> dict | None:

@@ -301,12 +301,7 @@ def _write_json(path: Path, obj) -> None:
     _io.write_json(path, _jsonable(obj))
 
 
-def _read_json(path: Path):
-    try:
-        with open(path) as fh:
-            return json.load(fh)
-    except (OSError, ValueError):
-        return None
+_read_json = _io.read_json_or_none
 
 
 def is_complete(run_dir) -> bool:
