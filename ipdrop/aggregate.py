@@ -11,7 +11,6 @@ All MI values are in nats.
 """
 from __future__ import annotations
 
-import json
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
