@@ -39,6 +39,8 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from ._base import check_positive
+
 __all__ = [
     "IPDropout",
     "GaussianDropout",
@@ -63,15 +65,6 @@ def _check_rate(p, name: str = "p") -> float:
         raise ValueError(f"{name} must be a drop rate in [0, 1); got {p!r}")
     return v
 
-
-def _check_pos(v, name: str) -> float:
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a positive number; got {v!r}") from None
-    if not math.isfinite(f) or f <= 0:
-        raise ValueError(f"{name} must be finite and > 0; got {v!r}")
-    return f
 
 
 def _activation(name: str):
@@ -169,7 +162,7 @@ class GaussianDropout(IPDropout):
 
     def __init__(self, variance: float, mc: bool = False) -> None:
         super().__init__()
-        self.variance = _check_pos(variance, "variance")
+        self.variance = check_positive(variance, "variance")
         self.mc = bool(mc)
 
     @classmethod
@@ -329,8 +322,8 @@ class InformationDropout(IPDropout):
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
                 raise ValueError(f"{name} must be a positive integer; got {v!r}")
         out_features = in_features if out_features is None else out_features
-        self.max_alpha = _check_pos(max_alpha, "max_alpha")
-        self.prior_std = _check_pos(prior_std, "prior_std")
+        self.max_alpha = check_positive(max_alpha, "max_alpha")
+        self.prior_std = check_positive(prior_std, "prior_std")
         self.prior_mean = float(prior_mean)
         if not math.isfinite(self.prior_mean):
             raise ValueError(f"prior_mean must be finite; got {prior_mean!r}")
@@ -340,7 +333,7 @@ class InformationDropout(IPDropout):
         if c is None:
             self.log_c = -math.log(self.max_alpha + 0.001) - 0.5 * math.log(2 * math.pi * math.e)
         else:
-            self.log_c = math.log(_check_pos(c, "c"))
+            self.log_c = math.log(check_positive(c, "c"))
         self.c = c
         self.activation = activation
         self.kind = kind

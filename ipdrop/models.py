@@ -22,7 +22,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from ._base import check_int
+from ._base import check_int, check_positive
 from .dropout import (
     BernoulliDropout,
     GaussianDropout,
@@ -44,15 +44,6 @@ _ACT = {"softplus": nn.Softplus, "relu": nn.ReLU, "identity": nn.Identity}
 def _scaled(n: int, width: float) -> int:
     return max(1, int(round(n * width)))
 
-
-def _check_width(width) -> float:
-    try:
-        w = float(width)
-    except (TypeError, ValueError):
-        raise ValueError(f"width must be a positive number; got {width!r}") from None
-    if not math.isfinite(w) or w <= 0:
-        raise ValueError(f"width must be finite and > 0; got {width!r}")
-    return w
 
 
 def _act(name: str) -> nn.Module:
@@ -143,7 +134,7 @@ class LeNet(_IPModel):
     def __init__(self, dropout="gaussian", variance=None, p=None, max_alpha=0.7, width=1.0,
                  *, in_channels=1, image_size=28, num_classes=10, activation="softplus") -> None:
         super().__init__()
-        w = _check_width(width)
+        w = check_positive(width, "width")
         c1, c2, h1, h2 = (_scaled(n, w) for n in (6, 16, 120, 84))
         self.conv1 = nn.Conv2d(in_channels, c1, 5, padding=2)
         self.conv2 = nn.Conv2d(c1, c2, 5)
@@ -174,7 +165,7 @@ class FCNet(_IPModel):
     def __init__(self, dropout="gaussian", variance=None, p=None, max_alpha=0.7, width=1.0,
                  *, in_features=784, num_classes=10, activation="softplus") -> None:
         super().__init__()
-        w = _check_width(width)
+        w = check_positive(width, "width")
         h1, h2, h3 = (_scaled(n, w) for n in (512, 128, 32))
         self.act = _act(activation)
         self.fc1 = nn.Linear(in_features, h1)
@@ -234,7 +225,7 @@ class ResNet18(_IPModel):
     def __init__(self, num_classes=10, bottleneck=128, dropout="gaussian", variance=None, p=None,
                  max_alpha=0.7, width=1.0, *, in_channels=3, bottleneck_activation="softplus") -> None:
         super().__init__()
-        w = _check_width(width)
+        w = check_positive(width, "width")
         widths = [_scaled(n, w) for n in (64, 128, 256, 512)]
         self.conv1 = nn.Conv2d(in_channels, widths[0], 3, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(widths[0])
@@ -285,7 +276,7 @@ class FullCNN(_IPModel):
     def __init__(self, width=1.0, max_alpha=0.95, activation="softplus", dropout="information",
                  variance=None, p=None, *, in_channels=3, image_size=32, num_classes=10) -> None:
         super().__init__()
-        w = _check_width(width)
+        w = check_positive(width, "width")
         n1, n2 = _scaled(96, w), _scaled(192, w)
 
         def conv(cin, cout, k=3, stride=1):
