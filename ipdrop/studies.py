@@ -635,24 +635,17 @@ def plot_study_planes(df, pairs: Sequence[tuple[str, str]], *, runs: Sequence[st
 def plot_run_planes(df, run: str | None, pairs: Sequence[tuple[str, str]], *, splits: Sequence[str] = ("train", "test"),
                     panel_size: tuple[float, float] = (3.9, 3.1)):
     """Information planes of one run: one row per split, one column per ``(x_estimator, y_estimator)`` pair
-    (e.g. Figs. 6 and 13 side by side). Returns the Figure."""
-    import matplotlib.pyplot as plt
+    (e.g. Figs. 6 and 13 side by side); :func:`ipdrop.plotting.plot_planes_grid` on the run's rows.
+    Returns the Figure."""
+    from .plotting import plot_planes_grid
 
-    from .plotting import plot_information_plane
-
-    sub = _sub(df, run)
     pairs = list(pairs)
     if not pairs:
         raise ValueError("pairs must name at least one (x_estimator, y_estimator) pair")
-    fig, axes = plt.subplots(len(splits), len(pairs), squeeze=False, constrained_layout=True,
-                             figsize=(panel_size[0] * len(pairs), panel_size[1] * len(splits)))
-    for i, split in enumerate(splits):
-        for j, (xe, ye) in enumerate(pairs):
-            ax = axes[i, j]
-            plot_information_plane(sub, xe, ye, split, ax=ax, colorbar=(j == len(pairs) - 1))
-            ax.title.set_fontsize("small")
-    if run is not None:
-        fig.suptitle(str(run))
+    fig = plot_planes_grid(_sub(df, run), pairs, splits, panel_size=panel_size,
+                           suptitle=None if run is None else str(run))
+    for ax in fig.axes:
+        ax.title.set_fontsize("small")
     return fig
 
 
@@ -660,27 +653,21 @@ def plot_binning_sweep(df, run: str | None = None, *, splits: Sequence[str] = ("
                        panel_size: tuple[float, float] = (3.6, 3.0)):
     """Fig. 14: the binning information plane for every tracked bin count (columns) and split (rows), with
     the ceiling log N (N = number of samples the estimate used) drawn as a dashed line."""
-    import matplotlib.pyplot as plt
-
-    from .plotting import plot_information_plane
+    from .plotting import plot_planes_grid
 
     sub = _sub(df, run)
     pairs = binning_pairs(sub)
     if not pairs:
         raise ValueError("the table holds no binning estimates")
-    fig, axes = plt.subplots(len(splits), len(pairs), squeeze=False, constrained_layout=True,
-                             figsize=(panel_size[0] * len(pairs), panel_size[1] * len(splits)))
-    for i, split in enumerate(splits):
-        for j, (xe, ye) in enumerate(pairs):
-            ax = axes[i, j]
-            plot_information_plane(sub, xe, ye, split, ax=ax, colorbar=(j == len(pairs) - 1),
-                                   title=f"{split}: {xe.replace('binning-', '')} bins")
-            n = sub[(sub["estimator"] == xe) & (sub["split"] == split)]["n"].dropna()
-            if len(n):
-                ax.axvline(math.log(int(n.iloc[0])), ls="--", color="0.4", lw=0.8)
-            ax.title.set_fontsize("small")
-    if run is not None:
-        fig.suptitle(f"{run}: binning estimates (dashed: log N)")
+    splits = [s for s in splits if (sub["split"] == s).any()]
+    fig = plot_planes_grid(sub, pairs, splits, panel_size=panel_size,
+                           suptitle=None if run is None else f"{run}: binning estimates (dashed: log N)")
+    panels = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+    for ax, (split, (xe, _)) in zip(panels, [(sp, pr) for sp in splits for pr in pairs]):
+        ax.set_title(f"{split}: {xe.replace('binning-', '')} bins", fontsize="small")
+        n = sub[(sub["estimator"] == xe) & (sub["split"] == split)]["n"].dropna()
+        if len(n):
+            ax.axvline(math.log(int(n.iloc[0])), ls="--", color="0.4", lw=0.8)
     return fig
 
 
