@@ -20,7 +20,8 @@ import pandas as pd
 
 from . import _io
 
-__all__ = ["load_sweep", "mean_planes", "plot_mean_planes", "compression_summary", "param_columns"]
+__all__ = ["load_sweep", "mean_planes", "plot_mean_planes", "compression_summary", "compression_verdict",
+           "param_columns"]
 
 #: columns that describe a measurement, never a sweep parameter
 _RESULT_COLUMNS = {"run", "epoch", "step", "split", "estimator", "quantity", "layer", "value", "stderr", "n", "d",
@@ -370,3 +371,31 @@ def compression_summary(df: pd.DataFrame, by: Sequence[str] | None = None, over:
     out.insert(0, "n_runs", g.size())
     out = out.reset_index(drop=not setting)
     return out
+
+
+def compression_verdict(df: pd.DataFrame, estimator: str, by: Sequence[str] | None = None, over: str = "seed",
+                        level: float = 0.95, quantity: str = "I(X;Z)") -> pd.DataFrame:
+    """Is the drop of I(X;Z) (max -> last epoch) larger than the spread between seeds?
+
+    For each setting in ``by`` and the one ``estimator``: the :func:`compression_summary` row, the
+    ``seed_noise`` (median over epochs of the across-``over`` std of the estimate), ``drop_ci_low`` (lower end of
+    the two-sided Student-t confidence interval of the mean drop at ``level``) and ``distinguishable`` =
+    ``drop_ci_low > seed_noise``. A rule for reading a small sweep, not a statistical test of compression.
+    """
+    from scipy import stats as _stats
+
+    sub = df[(df["estimator"] == estimator) & (df["quantity"] == quantity)]
+    if sub.empty:
+        raise ValueError(f"the table has no {quantity} rows for estimator {estimator!r}")
+    if by is None:
+        by = [c for c in param_columns(sub) if c != over]
+    by = [by] if isinstance(by, str) else list(by)
+    summary = compression_summary(sub, by=by, over=over, quantity=quantity)
+    planes = mean_planes(sub, by=by, over=over)
+    noise = (planes.groupby(by)["std"].median() if by else pd.Series([planes["std"].median()])).rename("seed_noise")
+    summary = summary.merge(noise, left_on=by, right_index=True, how="left") if by else summary.assign(
+        seed_noise=float(noise.iloc[0]))
+    n = summary["n_runs"]
+    summary["drop_ci_low"] = summary["drop_mean"] - _stats.t.ppf(0.5 + level / 2, n - 1) * summary["drop_std"] / np.sqrt(n)
+    summary["distinguishable"] = summary["drop_ci_low"] > summary["seed_noise"]
+    return summary

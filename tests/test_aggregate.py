@@ -196,3 +196,22 @@ def test_cli_aggregate_writes_tables(tmp_path):
     assert row["drop_mean"] == pytest.approx(0.4, abs=1e-12)
     assert len(pd.read_csv(root / "sweep_results.csv")) == 3 * len(EPOCHS) * 2 * 4
     assert json.loads((root / "sweep.json").read_text())["grid_keys"] == ["seed", "variance"]
+
+
+def test_compression_verdict_against_hand_computed_values():
+    from ipdrop.aggregate import compression_verdict
+
+    # three seeds; setting A drops by 2 (+-0) nats with seed spread 0.1, setting B does not drop
+    rows = []
+    for seed, off in enumerate([-0.1, 0.0, 0.1]):
+        for epoch, (a, b) in enumerate([(1.0, 1.0), (5.0, 2.0), (3.0, 3.0)]):
+            rows += [dict(setting=s, seed=seed, epoch=epoch, split="train", estimator="m", quantity="I(X;Z)",
+                          value=v + off) for s, v in (("A", a), ("B", b))]
+    df = pd.DataFrame(rows)
+    v = compression_verdict(df, "m", by=["setting"]).set_index("setting")
+    assert v.loc["A", "drop_mean"] == pytest.approx(2.0) and v.loc["B", "drop_mean"] == pytest.approx(0.0)
+    assert v.loc["A", "seed_noise"] == pytest.approx(0.1)  # std of (-0.1, 0, 0.1) at every epoch
+    assert v.loc["A", "drop_ci_low"] == pytest.approx(2.0)  # no spread in the drop itself
+    assert bool(v.loc["A", "distinguishable"]) and not bool(v.loc["B", "distinguishable"])
+    with pytest.raises(ValueError, match="estimator"):
+        compression_verdict(df, "nope", by=["setting"])
