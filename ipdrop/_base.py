@@ -35,7 +35,11 @@ class MIResult:
     quantity : what the number is, in words, e.g. ``"I(X;Z), X uniform on the sample (<= log N)"``.
     n : number of samples used.
     d : dimension of the representation, when meaningful.
-    stderr : Monte-Carlo / statistical standard error of ``value`` when the estimator has one.
+    stderr : the estimator's own spread-based standard error of ``value`` when it has one (e.g. the
+        spread of per-input terms over sqrt(N), an ensemble spread); estimator-specific, *not* a
+        Monte-Carlo error. ``details`` says what it is.
+    mc_error : Monte-Carlo standard error of ``value`` over the estimator's own random draws (e.g. the
+        dropout noise with inputs and centres fixed), when the estimator measures it; ``None`` otherwise.
     details : everything else (parameters, training curves, bounds).
     """
 
@@ -45,6 +49,7 @@ class MIResult:
     n: int = 0
     d: int | None = None
     stderr: float | None = None
+    mc_error: float | None = None
     details: Mapping[str, Any] = field(default_factory=dict)
 
     def __float__(self) -> float:
