@@ -200,7 +200,7 @@ def estimate_run(run_dir: str | os.PathLike, estimators: Sequence[str] | None = 
         _io.write_csv(est_csv, df)
         _io.write_json(est_json, {"settings": settings, "epochs_done": sorted(done),
                                   "wall_time_s": wall + time.perf_counter() - t0,
-                                  "versions": _versions(), "threads": _threads(),
+                                  "versions": _versions(), "threads": _threads(), "git_commit": _git_commit(),
                                   "updated": _now()})
         tracker.reset()
     if not todo and not est_csv.is_file():
@@ -339,6 +339,7 @@ def provenance(run_dir: str | os.PathLike, *, params_file: str | None = None, ru
         "threads_estimation": est_info.get("threads"),
         "versions": cfg.get("versions"),
         "git_commit": cfg.get("git_commit"),  # the code that trained the run
+        "git_commit_estimation": est_info.get("git_commit"),
         "git_commit_export": _git_commit(),
         "wall_time_s": {"training": run_info.get("wall_time_s"), "estimation": est_info.get("wall_time_s")},
         "exported": _now(),
