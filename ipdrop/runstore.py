@@ -124,7 +124,8 @@ def _default_estimators(config: Mapping[str, Any]) -> tuple[str, ...]:
 
 def estimate_run(run_dir: str | os.PathLike, estimators: Sequence[str] | None = None, *, n_noise: int = 10,
                  n_bins: Sequence[int] = (3, 10, 30, 100), epochs: Iterable[int] | None = None,
-                 seed: int | None = None, device: str = "auto", progress: bool = True):
+                 seed: int | None = None, device: str = "auto", sizes: Sequence[int] = (),
+                 size_estimators: Sequence[str] = ("mixture",), progress: bool = True):
     """Estimate the information plane of a run from its stored representations.
 
     Parameters
@@ -135,6 +136,9 @@ def estimate_run(run_dir: str | os.PathLike, estimators: Sequence[str] | None = 
     n_noise, n_bins : passed to the tracker.
     epochs : only these stored epochs (default: all).
     seed : base seed of the estimators (default: the run's seed).
+    sizes : extra subsample sizes N' (smaller than the IP subsets): ``size_estimators`` also run on the first
+        N' representations of each split, with rows named ``<estimator>@<N'>``. The drift of an estimate with
+        N is what shows its finite-N bias (a compression verdict must exceed it).
 
     Returns
     -------
@@ -158,17 +162,21 @@ def estimate_run(run_dir: str | os.PathLike, estimators: Sequence[str] | None = 
     names = tuple(estimators) if estimators else _default_estimators(config)
     seed = int(config.get("seed", 0)) if seed is None else int(seed)
     variance = config.get("variance") if config.get("dropout") == "gaussian" else None
+    sizes = sorted({int(n) for n in sizes}, reverse=True)
     settings = {"estimators": list(names), "n_noise": int(n_noise), "n_bins": [int(b) for b in n_bins],
                 "seed": seed, "variance": variance}
+    if sizes:
+        settings.update(sizes=sizes, size_estimators=list(size_estimators))
     tracker_kw = dict(variance=variance, n_noise=n_noise, n_bins=tuple(n_bins), seed=seed, device=device,
                       progress=False, on_error="warn")
     tracker_kw.update(_activation_kwargs(cfg_all))
     tracker = InformationPlaneTracker(names, **tracker_kw)
+    sub_trackers = {n: InformationPlaneTracker(tuple(size_estimators), max_samples=n, **tracker_kw) for n in sizes}
 
     est_csv, est_json = run / _EST_CSV, run / _EST_JSON
     info = _io.read_json_or_none(est_json) or {}
     old = pd.read_csv(est_csv) if est_csv.is_file() and info else pd.DataFrame(columns=list(RESULT_COLUMNS))
-    produced_names = _row_names(names, n_bins)
+    produced_names = _row_names(names, n_bins) + [f"{n}@" for n in _row_names(size_estimators, n_bins)]
     if info.get("settings") == settings:
         done = set(info.get("epochs_done", []))
     else:  # other settings: the rows of these estimators are recomputed, other estimators' rows stay
@@ -194,6 +202,17 @@ def estimate_run(run_dir: str | os.PathLike, estimators: Sequence[str] | None = 
             tracker.update(a["z"], a["y"], split=split, alpha=a.get("alpha"), kl=a.get("kl"), logits=a.get("logits"))
         rows = tracker.compute()
         frames.append(rows)
+        for n_sub, sub in sub_trackers.items():
+            sub.increment(epoch)
+            for split in _SPLITS:
+                if split in reps:
+                    a = reps[split]
+                    sub.update(a["z"], a["y"], split=split, alpha=a.get("alpha"), kl=a.get("kl"),
+                               logits=a.get("logits"))
+            part = sub.compute()
+            part["estimator"] = part["estimator"].astype(str) + f"@{n_sub}"
+            frames.append(part)
+            sub.reset()
         done.add(epoch)
         df = _sorted(pd.concat(frames, ignore_index=True))
         frames = [df]
@@ -237,7 +256,15 @@ def _row_names(names: Sequence[str], n_bins: Sequence[int]) -> list[str]:
 
 
 def _matches(estimator: str, names: Sequence[str]) -> bool:
-    return any(estimator == n or (n.endswith("-") and estimator.startswith(n)) for n in names)
+    """Whether a row's estimator is one that ``names`` produce (``x-`` prefixes, ``x@`` any subsample size)."""
+    for n in names:
+        if n.endswith("@"):
+            base = n[:-1]
+            if "@" in estimator and _matches(estimator.split("@", 1)[0], [base]):
+                return True
+        elif estimator == n or (n.endswith("-") and estimator.startswith(n)):
+            return True
+    return False
 
 
 def _sorted(df):

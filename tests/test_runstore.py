@@ -17,7 +17,7 @@ def _tiny_params(tmp_path: Path, **estimate) -> Path:
     spec = yaml.safe_load((ROOT / "params" / "paper_runs" / "fc_mnist.yaml").read_text())
     spec["base"].update(subset="embedded", epochs=2, ip_n_train=200, ip_n_test=150, ip_epochs="all", n_train=400)
     spec["runs"] = {"a": {"variance": 0.2}}
-    spec["estimate"] = estimate or {"estimators": ["mixture", "binning"], "n_bins": [3, 30]}
+    spec["estimate"] = estimate or {"estimators": ["mixture", "binning"], "n_bins": [3, 30], "sizes": [100]}
     p = tmp_path / "tiny.yaml"
     p.write_text(yaml.safe_dump(spec))
     return p
@@ -40,10 +40,13 @@ def test_reproduce_stores_a_checked_run_and_resumes(tmp_path):
     # the dataset view is the MI of X uniform on the sample: at most log N (plus MC error)
     ds = table[(table.estimator == "mixture-dataset") & (table.quantity == "I(X;Z)") & (table.split == "train")]
     assert (ds.value <= np.log(200) + 0.05).all()
+    # the subsample rows (the N-drift that shows finite-N bias): same views on the first 100 representations
+    sub = table[(table.estimator == "mixture-dataset@100") & (table.quantity == "I(X;Z)") & (table.split == "train")]
+    assert len(sub) == 3 and (sub["n"] == 100).all() and (sub.value <= np.log(100) + 0.05).all()
     # a second call estimates nothing again (same settings): the file is unchanged
     before = (run / "estimates.csv").read_bytes()
     info = json.loads((run / "estimates.json").read_text())
-    runstore.estimate_run(run, ["mixture", "binning"], n_bins=[3, 30], progress=False)
+    runstore.estimate_run(run, ["mixture", "binning"], n_bins=[3, 30], sizes=[100], progress=False)
     assert (run / "estimates.csv").read_bytes() == before
     assert json.loads((run / "estimates.json").read_text())["epochs_done"] == info["epochs_done"] == [0, 1, 2]
 
