@@ -4,7 +4,9 @@
 pins clash with the book's; these checks keep the facts consistent.)
 """
 import re
-import tomllib
+import pytest
+
+tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
 from pathlib import Path
 
 import yaml
