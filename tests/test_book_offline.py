@@ -144,3 +144,29 @@ def test_intro_cites_and_links_the_paper():
     assert "adilova2023" in cited_keys() and "{cite:p}`adilova2023`" in intro
     assert "https://openreview.net/forum?id=bQB6qozaBw" in intro and "https://arxiv.org/abs/2303.00596" in intro
     assert "{bibliography}" in (ROOT / "book" / "references.md").read_text(encoding="utf-8")
+
+
+def test_references_page_keeps_citation_list():
+    # `:list: bullet`/`enumerated` makes sphinxcontrib-bibtex drop the citation targets: every {cite} then
+    # fails with "could not find bibtex key" (a -W build error)
+    text = (ROOT / "book" / "references.md").read_text(encoding="utf-8")
+    assert ":list:" not in text
+
+
+# --------------------------------------------------------------------------- math rendered in a browser, offline
+
+browse = _load("browse_offline")
+
+
+def test_math_problem_detects_raw_latex():
+    src = '<span class="math notranslate nohighlight">\\(x\\)</span>'
+    assert browse.math_problem(src, src) == "1 formula(s), none typeset by MathJax (raw LaTeX shown)"
+    assert browse.math_problem(src, src.replace("\\(x\\)", "<mjx-container>x</mjx-container>")) is None
+    assert browse.math_problem("<p>no math</p>", "<p>no math</p>") is None
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (BUILD / "index.html").is_file() or browse.find_browser() is None,
+                    reason="needs a built book and Chromium")
+def test_intro_math_renders_offline_in_chromium():
+    assert browse.main([str(BUILD), "--pages", "intro"]) == 0
