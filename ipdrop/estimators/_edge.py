@@ -46,8 +46,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial import cKDTree
 
-from .._base import MIEstimator, MIResult, as_2d_float, as_labels, check_int, check_positive, make_rng
-from ._binning import group_rows
+from .._base import MIEstimator, MIResult, as_2d_float, check_int, check_positive, make_rng
+from ._binning import group_rows, label_codes, looks_discrete
 
 __all__ = ["EDGE", "edge_mi", "EDGEHashPlan", "edge_hash_plan", "edge_from_plan", "edge_base_estimate", "edge_ensemble_weights"]
 
@@ -75,6 +75,7 @@ class EDGEHashPlan:
     projected_x: bool
     projected_y: bool
     dim_x: int = 0
+    y_reason: str = ""
 
 
 def _standardize(a: np.ndarray) -> np.ndarray:
@@ -122,14 +123,18 @@ def _median_knn_radius(space: np.ndarray, k: int, n_queries: int, rng: np.random
 
 
 def edge_hash_plan(x, y, *, n_ensemble=10, projection="auto", bandwidth=None, bandwidth_scale=1.0,
-                   k_neighbors=None, eps_factors=(0.7, 1.4), discrete_y=None, n_bandwidth_queries=1000,
-                   seed=None) -> EDGEHashPlan:
+                   k_neighbors=None, eps_factors=(0.7, 1.4), discrete_y: bool | None = None,
+                   n_bandwidth_queries: int = 1000, seed=0) -> EDGEHashPlan:
     """Validate inputs and draw the projections, widths and shifts of an EDGE estimate (see module doc)."""
+    if y is None:
+        raise ValueError("EDGE estimates I(X;Y) and needs y (class labels or a continuous array): estimate(x, y)")
     x = as_2d_float(x, "x", min_samples=4)
     n = x.shape[0]
     if discrete_y is None:
-        ya = np.asarray(y.detach().cpu().numpy() if hasattr(y, "detach") else y)
-        discrete_y = ya.dtype.kind in "iub" and (ya.ndim == 1 or (ya.ndim == 2 and ya.shape[1] == 1))
+        discrete_y, y_reason = looks_discrete(y)
+    else:
+        discrete_y = bool(discrete_y)
+        y_reason = f"discrete_y={discrete_y} given"
     L = check_int(n_ensemble, "n_ensemble", minimum=1)
     scale = check_positive(bandwidth_scale, "bandwidth_scale")
     if not (isinstance(eps_factors, (tuple, list, np.ndarray)) and len(eps_factors) == 2):
@@ -142,7 +147,7 @@ def edge_hash_plan(x, y, *, n_ensemble=10, projection="auto", bandwidth=None, ba
 
     labels = py = None
     if discrete_y:
-        labels = as_labels(y, "y", n=n)
+        labels = label_codes(y, "y", n=n)
     else:
         ya = as_2d_float(y, "y", min_samples=4)
         if ya.shape[0] != n:
@@ -170,7 +175,7 @@ def edge_hash_plan(x, y, *, n_ensemble=10, projection="auto", bandwidth=None, ba
     shift_y = None if py is None else rng.uniform(0.0, 1.0, size=(L, py.shape[1])) * eps[:, None]
     return EDGEHashPlan(px=px, py=py, labels=labels, eps_x=eps, eps_y=None if py is None else eps.copy(),
                         shift_x=shift_x, shift_y=shift_y, factors=factors, eps0=float(eps0), k_neighbors=k,
-                        projected_x=proj_x, projected_y=proj_y, dim_x=x.shape[1])
+                        projected_x=proj_x, projected_y=proj_y, dim_x=x.shape[1], y_reason=y_reason)
 
 
 def _hash_codes(p: np.ndarray, shift: np.ndarray, eps: float) -> np.ndarray:
@@ -212,15 +217,16 @@ def edge_ensemble_weights(factors, orders=(1, 2)) -> np.ndarray:
     return a.T @ np.linalg.lstsq(a @ a.T, e, rcond=None)[0]
 
 
-def edge_mi(x, y, *, n_ensemble=10, ensemble="median", projection="auto", bandwidth=None, bandwidth_scale=1.0,
-            k_neighbors=None, eps_factors=(0.7, 1.4), weight_orders=(1, 2), clip=None, discrete_y=None,
-            n_bandwidth_queries=1000, seed=None) -> MIResult:
+def edge_mi(x, y, *, n_ensemble: int = 10, ensemble: str = "median", projection="auto", bandwidth=None,
+            bandwidth_scale: float = 1.0, k_neighbors: int | None = None, eps_factors=(0.7, 1.4), weight_orders=(1, 2),
+            clip: float | None = None, discrete_y: bool | None = None, n_bandwidth_queries: int = 1000,
+            seed=0) -> MIResult:
     """EDGE estimate of I(X;Y) in nats (see the module docstring for every step).
 
     Parameters
     ----------
     x : ``(n_samples, dim_x)`` continuous variable (e.g. a representation Z).
-    y : integer labels ``(n_samples,)`` (discrete, never hashed) or a continuous ``(n_samples, dim_y)`` array.
+    y : class labels ``(n_samples,)`` (discrete, never hashed) or a continuous ``(n_samples, dim_y)`` array.
     n_ensemble : number L of base estimators (hash widths).
     ensemble : ``"median"``, ``"mean"`` or ``"optimal_weights"``.
     projection : ``"auto"`` (Gaussian random projection to floor(log2(N/10)) dims when a variable has more),
@@ -231,7 +237,9 @@ def edge_mi(x, y, *, n_ensemble=10, ensemble="median", projection="auto", bandwi
     eps_factors : ``(low, high)``: member widths are eps_0 * geomspace(low, high, L).
     weight_orders : bias orders i cancelled by ``"optimal_weights"`` (terms eps^i).
     clip : optional upper clip U of each log-term (None: no clipping).
-    discrete_y : force Y discrete/continuous; default: integer dtype 1-D -> labels.
+    discrete_y : force Y discrete/continuous; default (None): a 1-D ``y`` of integers in any dtype (also
+        integer-valued floats) or of strings is taken as class labels, anything else as continuous; the
+        decision and its reason are in ``details["y_discrete"]`` / ``details["y_kind"]``.
     n_bandwidth_queries : samples used for the median k-NN distance.
     seed : int or numpy Generator (projection, shifts, bandwidth subsample).
     """
@@ -245,7 +253,8 @@ def edge_mi(x, y, *, n_ensemble=10, ensemble="median", projection="auto", bandwi
     return edge_from_plan(plan, ensemble=ensemble, weight_orders=weight_orders, clip=clip)
 
 
-def edge_from_plan(plan: EDGEHashPlan, *, ensemble="median", weight_orders=(1, 2), clip=None) -> MIResult:
+def edge_from_plan(plan: EDGEHashPlan, *, ensemble: str = "median", weight_orders=(1, 2),
+                   clip: float | None = None) -> MIResult:
     """Hash, count and combine the ensemble for a prepared :class:`EDGEHashPlan` (steps 2, 3 and 5)."""
     if ensemble not in _ENSEMBLES:
         raise ValueError(f"ensemble must be one of {_ENSEMBLES}; got {ensemble!r}")
@@ -285,6 +294,7 @@ def edge_from_plan(plan: EDGEHashPlan, *, ensemble="median", weight_orders=(1, 2
         "projected_x": plan.projected_x,
         "projected_y": plan.projected_y,
         "y_discrete": plan.labels is not None,
+        "y_kind": plan.y_reason,
         "clip": clip,
         "base_estimates": base.tolist(),
         "eps_factors": plan.factors.tolist(),
@@ -299,15 +309,19 @@ def edge_from_plan(plan: EDGEHashPlan, *, ensemble="median", weight_orders=(1, 2
 class EDGE(MIEstimator):
     """Ensemble dependency-graph MI estimator (Noshad, Zeng & Hero 2019); ``estimate(x, y) -> MIResult`` in nats.
 
-    ``x`` is the continuous representation ``(n, d)``; ``y`` integer labels (discrete, not hashed) or a
-    continuous array. Parameters as :func:`edge_mi`; ``seed`` makes the estimate reproducible.
+    ``x`` is the continuous representation ``(n, d)``; ``y`` class labels (integers in any dtype or strings:
+    discrete, not hashed) or a continuous array. The paper's choice for I(Y;Z); for class labels
+    :class:`~ipdrop.estimators.KNNLabelMI` is closer to closed forms (EDGE on 10 classes, d = 32 read 0.95
+    where the k-NN estimator read 1.72). Parameters as :func:`edge_mi`; ``seed`` (default 0) makes the
+    estimate reproducible.
     """
 
     name = "edge"
 
-    def __init__(self, n_ensemble=10, ensemble="median", projection="auto", bandwidth=None, bandwidth_scale=1.0,
-                 k_neighbors=None, eps_factors=(0.7, 1.4), weight_orders=(1, 2), clip=None, discrete_y=None,
-                 n_bandwidth_queries=1000, seed=0):
+    def __init__(self, n_ensemble: int = 10, ensemble: str = "median", projection="auto", bandwidth=None,
+                 bandwidth_scale: float = 1.0, k_neighbors: int | None = None, eps_factors=(0.7, 1.4),
+                 weight_orders=(1, 2), clip: float | None = None, discrete_y: bool | None = None,
+                 n_bandwidth_queries: int = 1000, seed=0):
         self.n_ensemble = n_ensemble
         self.ensemble = ensemble
         self.projection = projection
@@ -321,5 +335,6 @@ class EDGE(MIEstimator):
         self.n_bandwidth_queries = n_bandwidth_queries
         self.seed = seed
 
-    def estimate(self, x, y) -> MIResult:
+    def estimate(self, x, y=None) -> MIResult:
+        """I(X;Y) in nats; ``y`` is required."""
         return edge_mi(x, y, **self.get_params())
