@@ -49,9 +49,10 @@ import re
 import warnings
 import zlib
 from dataclasses import dataclass
-from typing import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ._base import MIResult, as_labels, check_int, check_positive, resolve_device
 from .estimators import (
@@ -65,6 +66,9 @@ from .estimators import (
     variational_iyz_from_logits,
 )
 from .estimators._binning import reference_noisy
+
+if TYPE_CHECKING:
+    import pandas
 
 __all__ = ["InformationPlaneTracker", "SplitData", "RESULT_COLUMNS", "parse_estimators", "KNOWN_ESTIMATORS",
            "ESTIMATOR_FACTORIES"]
@@ -379,7 +383,8 @@ class InformationPlaneTracker:
         self._buffers = {}
         self._epochs.append(epoch)
 
-    def update(self, z_noiseless, y, split: str = "train", *, z_noisy=None, alpha=None, kl=None, logits=None) -> None:
+    def update(self, z_noiseless: ArrayLike, y: ArrayLike, split: str = "train", *, z_noisy: ArrayLike | None = None,
+               alpha: ArrayLike | None = None, kl: ArrayLike | None = None, logits: ArrayLike | None = None) -> None:
         """Append one batch of the current step.
 
         Parameters
@@ -431,7 +436,7 @@ class InformationPlaneTracker:
             arrays["z_noisy"] = arrays["z_noisy"].astype(np.float64)
         return SplitData(epoch=self.epoch, split=split, seed=_stable_seed(self.seed, self.epoch, split), **arrays)
 
-    def compute(self):
+    def compute(self) -> "pandas.DataFrame":
         """Estimates for the current step as a tidy DataFrame (cached until the next ``update``)."""
         epoch = self.epoch
         if epoch not in self._results:
@@ -472,7 +477,7 @@ class InformationPlaneTracker:
             self._results[epoch] = rows
         return _frame(self._results[epoch])
 
-    def compute_all(self):
+    def compute_all(self) -> "pandas.DataFrame":
         """Tidy DataFrame of every step (computing the current one if needed)."""
         if self._epochs and self._buffers and self.epoch not in self._results:
             self.compute()

@@ -40,6 +40,7 @@ Python loop). N = 60,000 x d = 512 takes well under a second (see ``benchmarks/b
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._base import MIEstimator, MIResult, as_2d_float, as_labels, check_int, check_positive, make_rng
 
@@ -66,7 +67,7 @@ _ROW_CHUNK = 8192
 
 # --------------------------------------------------------------------------- helpers shared with EDGE
 
-def entropy_from_counts(counts) -> float:
+def entropy_from_counts(counts: ArrayLike) -> float:
     """Plug-in (maximum-likelihood) entropy in nats of the empirical distribution with the given counts."""
     c = np.asarray(counts, dtype=np.float64)
     c = c[c > 0]
@@ -105,7 +106,7 @@ def group_rows(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return inverse.reshape(-1), counts
 
 
-def label_codes(y, name: str = "y", *, n: int | None = None) -> np.ndarray:
+def label_codes(y: ArrayLike, name: str = "y", *, n: int | None = None) -> np.ndarray:
     """Class labels as int64 codes ``(n,)``: integers of any dtype (also integer-valued floats) or strings.
 
     Strings (and other non-numeric objects) are mapped to ``0..K-1`` in sorted order; numeric labels keep
@@ -128,7 +129,7 @@ def label_codes(y, name: str = "y", *, n: int | None = None) -> np.ndarray:
     return as_labels(a, name, n=n)
 
 
-def looks_discrete(y) -> tuple[bool, str]:
+def looks_discrete(y: ArrayLike) -> tuple[bool, str]:
     """Whether ``y`` looks like class labels, and why: 1-D (or one column) of integers in any dtype or strings.
 
     Integer-valued floats (e.g. labels stored as float64) count as labels; pass ``discrete_y=False`` to an
@@ -182,7 +183,7 @@ def _resolve_range(z: np.ndarray, value_range):
     return lo, hi, "value_range argument"
 
 
-def quantize(z, n_bins: int | None = None, bin_width: float | None = None, value_range=None,
+def quantize(z: ArrayLike, n_bins: int | None = None, bin_width: float | None = None, value_range=None,
              name: str = "z") -> tuple[np.ndarray, dict]:
     """Bin every entry of ``z`` on one grid shared by all columns.
 
@@ -229,7 +230,7 @@ def quantize(z, n_bins: int | None = None, bin_width: float | None = None, value
 
 # --------------------------------------------------------------------------- functional API
 
-def binning_mi_xz(z, n_bins: int | None = None, bin_width: float | None = None, value_range=None) -> MIResult:
+def binning_mi_xz(z: ArrayLike, n_bins: int | None = None, bin_width: float | None = None, value_range=None) -> MIResult:
     """I(X;Ẑ) = H(Ẑ) for a deterministic representation ``z = f(x)``, X uniform on the sample (nats).
 
     Parameters
@@ -252,7 +253,7 @@ def binning_mi_xz(z, n_bins: int | None = None, bin_width: float | None = None, 
                     n=n, d=d, details=info)
 
 
-def binning_mi_yz(z, y, n_bins: int | None = None, bin_width: float | None = None, value_range=None) -> MIResult:
+def binning_mi_yz(z: ArrayLike, y: ArrayLike, n_bins: int | None = None, bin_width: float | None = None, value_range=None) -> MIResult:
     """I(Y;Ẑ) = H(Ẑ) - H(Ẑ|Y) with integer class labels ``y`` (never binned) and ``z`` binned (nats).
 
     Parameters as :func:`binning_mi_xz`; ``y`` is ``(n_samples,)`` integer labels.
@@ -270,7 +271,7 @@ def binning_mi_yz(z, y, n_bins: int | None = None, bin_width: float | None = Non
                     n=n, d=d, details=info)
 
 
-def binning_mi_xy(x, y, n_bins: int | None = None, bin_width: float | None = None, x_range=None,
+def binning_mi_xy(x: ArrayLike, y: ArrayLike, n_bins: int | None = None, bin_width: float | None = None, x_range=None,
                   y_range=None) -> MIResult:
     """Plug-in MI of two binned continuous variables: H(X̂) + H(Ŷ) - H(X̂,Ŷ) (nats).
 
@@ -300,7 +301,7 @@ def check_consistent(a: np.ndarray, b: np.ndarray) -> int:
 
 # --------------------------------------------------------------------------- binning as the paper's code runs it
 
-def reference_noisy(f_x, variance: float, seed=0) -> np.ndarray:
+def reference_noisy(f_x: ArrayLike, variance: float, seed: int | np.random.Generator = 0) -> np.ndarray:
     """One noisy draw Z = f(X) * D per input, D ~ N(1, variance) elementwise (``variance`` = Var(D)), seeded.
 
     This is what the paper's code bins (``reprs * epsilon``); see :func:`binning_ref_mi_xz`.
@@ -323,7 +324,7 @@ def _reference_codes(z: np.ndarray, num_of_bins: int) -> tuple[np.ndarray, np.nd
     return codes.astype(dtype), edges, info
 
 
-def binning_ref_mi_xz(z, num_of_bins: int = 30) -> MIResult:
+def binning_ref_mi_xz(z: ArrayLike, num_of_bins: int = 30) -> MIResult:
     """I(X;Ẑ) = H(Ẑ) binned as the paper's code does it (nats; X uniform on the sample, inputs distinct).
 
     ``z`` is what is binned, in the reference the *noisy* representation f(X) * D with one draw per input
@@ -344,7 +345,7 @@ def binning_ref_mi_xz(z, num_of_bins: int = 30) -> MIResult:
                     n=n, d=d, details=info)
 
 
-def binning_ref_mi_yz(z, y, num_of_bins: int = 30, bin_labels: bool = False) -> MIResult:
+def binning_ref_mi_yz(z: ArrayLike, y: ArrayLike, num_of_bins: int = 30, bin_labels: bool = False) -> MIResult:
     """I(Y;Ẑ) binned as the paper's code does it (see :func:`binning_ref_mi_xz`), in nats.
 
     ``bin_labels=True`` also digitizes the labels with the *same* edges as the representation, as the
@@ -392,14 +393,14 @@ class BinningMI(MIEstimator):
         self.bin_width = bin_width
         self.value_range = value_range
 
-    def estimate(self, z, y=None) -> MIResult:
+    def estimate(self, z: ArrayLike, y: ArrayLike | None = None) -> MIResult:
         """I(X;Ẑ) in nats; ``y`` must be None (use :meth:`estimate_yz` for I(Y;Ẑ))."""
         if y is not None:
             raise ValueError("BinningMI.estimate(z) estimates I(X;Z) and takes no y; for I(Y;Z) use "
                              "BinningMI.estimate_yz(z, y) or BinningLabelMI().estimate(z, y)")
         return binning_mi_xz(z, self.n_bins, self.bin_width, self.value_range)
 
-    def estimate_yz(self, z, y) -> MIResult:
+    def estimate_yz(self, z: ArrayLike, y: ArrayLike) -> MIResult:
         """I(Y;Ẑ) in nats with class labels ``y``."""
         return binning_mi_yz(z, y, self.n_bins, self.bin_width, self.value_range)
 
@@ -414,7 +415,7 @@ class BinningLabelMI(MIEstimator):
         self.bin_width = bin_width
         self.value_range = value_range
 
-    def estimate(self, z, y=None) -> MIResult:
+    def estimate(self, z: ArrayLike, y: ArrayLike | None = None) -> MIResult:
         """I(Y;Ẑ) in nats; ``y`` (class labels) is required."""
         if y is None:
             raise ValueError("BinningLabelMI estimates I(Y;Z) and needs the class labels y: estimate(z, y)")
@@ -446,13 +447,13 @@ class BinningRefMI(MIEstimator):
     def _binned_input(self, z):
         return z if self.variance is None else reference_noisy(z, self.variance, self.seed)
 
-    def estimate(self, z, y=None) -> MIResult:
+    def estimate(self, z: ArrayLike, y: ArrayLike | None = None) -> MIResult:
         """I(X;Ẑ) in nats; ``y`` must be None (use :meth:`estimate_yz` for I(Y;Ẑ))."""
         if y is not None:
             raise ValueError("BinningRefMI.estimate(z) estimates I(X;Z) and takes no y; use estimate_yz(z, y)")
         return binning_ref_mi_xz(self._binned_input(z), self.num_of_bins)
 
-    def estimate_yz(self, z, y) -> MIResult:
+    def estimate_yz(self, z: ArrayLike, y: ArrayLike) -> MIResult:
         """I(Y;Ẑ) in nats with class labels ``y`` (binned with the same edges when ``bin_labels``)."""
         return binning_ref_mi_yz(self._binned_input(z), y, self.num_of_bins, self.bin_labels)
 
@@ -466,7 +467,7 @@ class HistogramMI(MIEstimator):
         self.n_bins = n_bins
         self.bin_width = bin_width
 
-    def estimate(self, x, y=None) -> MIResult:
+    def estimate(self, x: ArrayLike, y: ArrayLike | None = None) -> MIResult:
         """I(X̂;Ŷ) in nats; ``y`` is required."""
         if y is None:
             raise ValueError("HistogramMI estimates I(X;Y) of two continuous variables and needs y: estimate(x, y)")

@@ -44,6 +44,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.spatial import cKDTree
 
 from .._base import MIEstimator, MIResult, as_2d_float, check_int, check_positive, make_rng
@@ -122,9 +123,9 @@ def _median_knn_radius(space: np.ndarray, k: int, n_queries: int, rng: np.random
     return float(np.median(pos)) if pos.size else 0.5  # constant data: any width gives one cell
 
 
-def edge_hash_plan(x, y, *, n_ensemble=10, projection="auto", bandwidth=None, bandwidth_scale=1.0,
-                   k_neighbors=None, eps_factors=(0.7, 1.4), discrete_y: bool | None = None,
-                   n_bandwidth_queries: int = 1000, seed=0) -> EDGEHashPlan:
+def edge_hash_plan(x: ArrayLike, y: ArrayLike, *, n_ensemble: int = 10, projection="auto", bandwidth=None,
+                   bandwidth_scale: float = 1.0, k_neighbors: int | None = None, eps_factors=(0.7, 1.4),
+                   discrete_y: bool | None = None, n_bandwidth_queries: int = 1000, seed=0) -> EDGEHashPlan:
     """Validate inputs and draw the projections, widths and shifts of an EDGE estimate (see module doc)."""
     if y is None:
         raise ValueError("EDGE estimates I(X;Y) and needs y (class labels or a continuous array): estimate(x, y)")
@@ -182,7 +183,7 @@ def _hash_codes(p: np.ndarray, shift: np.ndarray, eps: float) -> np.ndarray:
     return np.floor((p + shift) / eps).astype(np.int64)
 
 
-def edge_base_estimate(ix: np.ndarray, iy: np.ndarray, clip=None) -> tuple[float, int]:
+def edge_base_estimate(ix: np.ndarray, iy: np.ndarray, clip: float | None = None) -> tuple[float, int]:
     """Base EDGE estimate from bucket ids: sum over edges of (N_ij/N) g(N_ij N / (N_i M_j)), g = log.
 
     ``ix``, ``iy``: integer bucket id of every sample for X and Y (ids ``0..G-1``). ``clip=U`` replaces each
@@ -200,7 +201,7 @@ def edge_base_estimate(ix: np.ndarray, iy: np.ndarray, clip=None) -> tuple[float
     return float(np.dot(n_ij, terms) / n), int(uniq.size)
 
 
-def edge_ensemble_weights(factors, orders=(1, 2)) -> np.ndarray:
+def edge_ensemble_weights(factors: ArrayLike, orders: tuple[float, ...] = (1, 2)) -> np.ndarray:
     """Minimum-L2-norm weights w with sum(w) = 1 and sum_l w_l t_l^i = 0 for every i in ``orders``.
 
     Closed form w = A^T (A A^T)^+ e_1 with rows of A = [1, t^i ...]; needs ``len(factors) > len(orders)``.
@@ -217,7 +218,7 @@ def edge_ensemble_weights(factors, orders=(1, 2)) -> np.ndarray:
     return a.T @ np.linalg.lstsq(a @ a.T, e, rcond=None)[0]
 
 
-def edge_mi(x, y, *, n_ensemble: int = 10, ensemble: str = "median", projection="auto", bandwidth=None,
+def edge_mi(x: ArrayLike, y: ArrayLike, *, n_ensemble: int = 10, ensemble: str = "median", projection="auto", bandwidth=None,
             bandwidth_scale: float = 1.0, k_neighbors: int | None = None, eps_factors=(0.7, 1.4), weight_orders=(1, 2),
             clip: float | None = None, discrete_y: bool | None = None, n_bandwidth_queries: int = 1000,
             seed=0) -> MIResult:
@@ -335,6 +336,6 @@ class EDGE(MIEstimator):
         self.n_bandwidth_queries = n_bandwidth_queries
         self.seed = seed
 
-    def estimate(self, x, y=None) -> MIResult:
+    def estimate(self, x: ArrayLike, y: ArrayLike | None = None) -> MIResult:
         """I(X;Y) in nats; ``y`` is required."""
         return edge_mi(x, y, **self.get_params())

@@ -47,6 +47,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.spatial import cKDTree
 from scipy.special import digamma
 
@@ -242,7 +243,7 @@ def _ross_counts_gemm(z: np.ndarray, inv: np.ndarray, n_classes: int, k: int, ch
     return np.sqrt(r2.numpy()), np.maximum(k_i.numpy(), k), m_i.numpy()
 
 
-def knn_mi_labels(z, y, k: int = 3, p: float = 2.0, method: str = "auto", workers: int = 1,
+def knn_mi_labels(z: ArrayLike, y: ArrayLike, k: int = 3, p: float = 2.0, method: str = "auto", workers: int = 1,
                   chunk_size: int = 2048) -> MIResult:
     """Ross (2014) k-NN estimate of I(Y;Z) for class labels ``y`` and continuous ``z`` (nats), ties handled.
 
@@ -303,7 +304,7 @@ def _standardize_columns(a: np.ndarray) -> np.ndarray:
     return (a - a.mean(axis=0)) / sd
 
 
-def ksg_mi(x, y, k: int = 3, workers: int = 1, standardize: bool = True) -> MIResult:
+def ksg_mi(x: ArrayLike, y: ArrayLike, k: int = 3, workers: int = 1, standardize: bool = True) -> MIResult:
     """Kraskov-Stoegbauer-Grassberger (algorithm 1) estimate of I(X;Y) for continuous ``x``, ``y`` (nats).
 
     Parameters
@@ -354,7 +355,7 @@ class KNNLabelMI(MIEstimator):
         self.workers = workers
         self.chunk_size = chunk_size
 
-    def estimate(self, z, y=None) -> MIResult:
+    def estimate(self, z: ArrayLike, y: ArrayLike | None = None) -> MIResult:
         """I(Y;Z) in nats; ``y`` (class labels) is required."""
         return knn_mi_labels(z, y, **self.get_params())
 
@@ -369,6 +370,6 @@ class KSGMI(MIEstimator):
         self.workers = workers
         self.standardize = standardize
 
-    def estimate(self, x, y=None) -> MIResult:
+    def estimate(self, x: ArrayLike, y: ArrayLike | None = None) -> MIResult:
         """I(X;Y) in nats; ``y`` is required."""
         return ksg_mi(x, y, **self.get_params())
