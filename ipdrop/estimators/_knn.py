@@ -202,7 +202,16 @@ def _ross_counts_gemm(z: np.ndarray, inv: np.ndarray, n_classes: int, k: int, ch
             dist[torch.arange(nr), torch.arange(s, s + nr)] = math.inf  # the point itself
             m = min(k + _EXTRA_CANDIDATES, nc - 1)
             vals, cand = torch.topk(dist, m, dim=1, largest=False)  # ascending
-            ex = sd.exact(rows.repeat_interleave(m), idx[cand.reshape(-1)]).view(-1, m)
+            # the exact k-th distance lies within tol of the screened k-th: candidates surely below or above it
+            # need no exact distance (-1 / inf stand for them), the few in the band are recomputed in float64
+            tol = sd.eta * (sd.nrm64[rows] + sd.nrm_max)
+            vd = vals.double()
+            kth = vd[:, k - 1:k]
+            ex = torch.full(vd.shape, math.inf, dtype=torch.float64)
+            ex[vd + tol[:, None] < kth - tol[:, None]] = -1.0
+            ba, bb = torch.nonzero((vd + tol[:, None] >= kth - tol[:, None]) & (vd - tol[:, None] <= kth + tol[:, None]),
+                                   as_tuple=True)
+            ex[ba, bb] = sd.exact(rows[ba], idx[cand[ba, bb]])
             r2_rows = ex.sort(dim=1).values[:, k - 1]
             # every same-label point within r_i is a candidate (counted exactly) unless a non-candidate's
             # screened distance minus its error bound could still be <= r_i^2
