@@ -312,9 +312,9 @@ class EDGE(MIEstimator):
 
     ``x`` is the continuous representation ``(n, d)``; ``y`` class labels (integers in any dtype or strings:
     discrete, not hashed) or a continuous array. The paper's choice for I(Y;Z); for class labels
-    :class:`~ipdrop.estimators.KNNLabelMI` is closer to closed forms (EDGE on 10 classes, d = 32 read 0.95
-    where the k-NN estimator read 1.72). Parameters as :func:`edge_mi`; ``seed`` (default 0) makes the
-    estimate reproducible.
+    :class:`~ipdrop.estimators.KNNLabelMI` is closer to closed forms (4 Gaussian classes in d = 8, truth
+    0.917 nats, N = 2,000: EDGE 0.71, k-NN 0.89-0.93). Parameters as :func:`edge_mi`; ``seed`` (default 0)
+    makes the estimate reproducible.
     """
 
     name = "edge"
