@@ -117,6 +117,8 @@ class _ScreenedDistances:
         self.right[:, d] = 1.0
         self.right[:, d + 1] = nrm64
         self.nrm64 = nrm64
+        # ids of identical rows (ties such as all-zero ReLU codes): their pairs need no exact recomputation
+        self.dup = torch.from_numpy(np.unique(z, axis=0, return_inverse=True)[1].reshape(-1).astype(np.int64))
         self.nrm_max = float(nrm64.max())
         self.eta = 1.1 * (d + 12) * 2.0 ** -24
         self.buf = torch.empty(chunk * chunk, dtype=torch.float32)  # persistent GEMM output
@@ -177,9 +179,14 @@ class _ScreenedDistances:
         unsure = torch.nonzero(~sure & (vals <= hi[own])).view(-1)
         counts = torch.bincount(own[sure], minlength=size)
         if unsure.numel():
-            ex = self.exact(own_g[own[unsure]], other_g[other[unsure]])
-            inside = unsure[ex <= r2[own[unsure]] * (1 + _REL_SLACK)]
-            counts += torch.bincount(own[inside], minlength=size)
+            ou = own[unsure]
+            og, tg = own_g[ou], other_g[other[unsure]]
+            r2u = r2[ou]
+            inside = self.dup[og] == self.dup[tg]  # identical rows: distance 0, no arithmetic needed
+            need = torch.nonzero(~inside & (r2u > 0)).view(-1)  # distinct rows are never within r = 0
+            if need.numel():
+                inside[need] = self.exact(og[need], tg[need]) <= r2u[need] * (1 + _REL_SLACK)
+            counts += torch.bincount(ou[inside], minlength=size)
         return counts
 
 
@@ -235,20 +242,29 @@ def _ross_counts_gemm(z: np.ndarray, inv: np.ndarray, n_classes: int, k: int, ch
     r2s = r2[order]
     lo_s, hi_s = sd.band(r2s, order)
     m_s = torch.zeros(n, dtype=torch.int64)
-    for i0 in range(0, n, chunk):
-        rows = order[i0:i0 + chunk]
-        ri = slice(i0, i0 + rows.numel())
-        for j0 in range(i0, n, chunk):
-            cols = order[j0:j0 + chunk]
-            cj = slice(j0, j0 + cols.numel())
-            dist = sd.block(ri, cj)
-            thr = float(hi_s[cj].max()) if j0 != i0 else float(hi_s[ri].max())
-            a, b, v = sd.candidates(dist, max(thr, float(hi_s[ri].max())))
-            m_s[ri] += sd.count(a, b, v, r2s[ri], lo_s[ri], hi_s[ri], rows, cols, rows.numel())
-            if j0 != i0:
+    # zero radii come first; they get blocks of their own and are counted from the duplicate table below
+    n_zero = int(torch.count_nonzero(r2s == 0))
+    blocks = [slice(i, min(i + chunk, n_zero)) for i in range(0, n_zero, chunk)]
+    blocks += [slice(i, min(i + chunk, n)) for i in range(n_zero, n, chunk)]
+    for bi, ri in enumerate(blocks):
+        for bj in range(bi, len(blocks)):
+            cj = blocks[bj]
+            count_rows = ri.stop > n_zero
+            count_cols = bj != bi and cj.stop > n_zero
+            if not (count_rows or count_cols):
+                continue
+            thr = max(float(hi_s[ri].max()) if count_rows else -math.inf,
+                      float(hi_s[cj].max()) if count_cols else -math.inf)
+            a, b, v = sd.candidates(sd.block(ri, cj), thr)
+            rows, cols = order[ri], order[cj]
+            if count_rows:
+                m_s[ri] += sd.count(a, b, v, r2s[ri], lo_s[ri], hi_s[ri], rows, cols, rows.numel())
+            if count_cols:
                 m_s[cj] += sd.count(b, a, v, r2s[cj], lo_s[cj], hi_s[cj], cols, rows, cols.numel())
     m_i = torch.empty(n, dtype=torch.int64)
     m_i[order] = m_s - 1  # the point itself (exact distance 0 <= r_i^2) was counted once in its diagonal block
+    zero = r2 == 0  # within radius 0: exactly the identical rows (the point itself included), of any label
+    m_i[zero] = torch.bincount(sd.dup)[sd.dup[zero]] - 1
     return np.sqrt(r2.numpy()), np.maximum(k_i.numpy(), k), m_i.numpy()
 
 
