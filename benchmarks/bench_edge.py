@@ -99,7 +99,8 @@ def label_mi_bench(n, dims, repeats, tree_all, no_tree=False):
         rows.append(("EDGE", we, ce, re_.value))
         for name, w, c, v in rows:
             print(f"{d:>4} {name:<22}{w:>9.3f}{c:>9.3f}{v:>10.4f}   {c / cg:>6.1f}x")
-    print("* the former default (k-d tree, max-norm; another norm, so another finite-sample value); one run")
+    if tree_all or not no_tree:
+        print("* the former default (k-d tree, max-norm; another norm, so another finite-sample value); one run")
     print(f"load average after: {os.getloadavg()[0]:.1f}\n")
 
 
