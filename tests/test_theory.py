@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from ipdrop import theory
+from ipdrop.chapters import theory
 
 
 def test_example34_level_probabilities_and_partial_sums():
