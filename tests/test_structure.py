@@ -155,3 +155,19 @@ def test_chapter_notebooks_import_one_chapter_driver():
         for ln in lines:
             assert ln.startswith((f"from ipdrop.chapters import {driver}", f"from ipdrop.chapters.{driver} import")), (
                 f"{name}: {ln!r} - a chapter imports from its driver ipdrop.chapters.{driver} only")
+
+
+@pytest.mark.parametrize("old", ["ipdrop.studies", "ipdrop.aggregate", "ipdrop.experiments", "ipdrop.figures",
+                                 "ipdrop.theory"])
+def test_deprecated_modules_forward_every_name_with_a_warning(old):
+    import importlib
+
+    mod = importlib.import_module(old)
+    assert mod.__all__, old
+    for name in mod.__all__:
+        with pytest.warns(DeprecationWarning, match=rf"{old}\.{name} is deprecated; use ipdrop\.") as rec:
+            obj = getattr(mod, name)
+        new_home = str(rec[0].message).split("use ")[1].rsplit(".", 1)[0]
+        assert obj is getattr(importlib.import_module(new_home), name)
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        mod.nope

@@ -7,7 +7,9 @@ with a few extra columns per run (e.g. the paper's beta). :meth:`Study.run` trai
 with :func:`ipdrop.training.train` and returns one tidy table: the columns of ``results.csv``
 (``epoch, split, estimator, quantity, value, stderr, n, d``) preceded by ``run`` and the study's extra columns.
 
-The chapter builders return the studies of the book:
+The chapter builders return the studies of the book. Their defaults are the quick profile of the chapter
+notebooks (the notebook's ``parameters`` cell; ``tests/test_defaults.py`` keeps the two equal); the paper's
+settings are the overrides in ``params/paper.yaml``.
 
 * :func:`mnist_study` - LeNet with Gaussian and with information dropout, the FC network 784-512-128-32-10
   with Gaussian dropout of several variances (Figs. 1, 5, 11, 12, 14, 15);
@@ -228,11 +230,11 @@ def _common(seed, device, num_threads, epochs, ip_epochs, subset, mc_samples, n_
 
 
 def mnist_study(*, lenet_variance: float = 0.2, fc_variances: Sequence[float] = (0.2, 0.4), info_beta: float = 3.0,
-                info_max_alpha: float = 0.7, kl_dataset_size: int = 60000, epochs: int = 5,
+                info_max_alpha: float = 0.7, kl_dataset_size: int = 60000, epochs: int = 6,
                 n_train: int | None = None, subset: str = "embedded", batch_size: int = 32, lr_lenet: float = 0.05,
                 lr_fc: float = 0.1, momentum: float = 0.9, weight_decay: float = 0.0, schedule: str = "cosine",
                 ip_epochs: Any = "all", ip_n_train: int = 1000, ip_n_test: int = 1000,
-                n_bins: Sequence[int] = (10, 30, 100), n_noise: int = 10, mc_samples: int = 1,
+                n_bins: Sequence[int] = (10, 30, 100, 300), n_noise: int = 10, mc_samples: int = 1,
                 include: Sequence[str] = ("lenet-gaussian", "lenet-information", "fc"), seed: int = 0,
                 device: str = "auto", num_threads: int | None = None, eval_batch_size: int = 1000) -> Study:
     """The MNIST study (paper Figs. 1, 5, 11, 12, 14, 15).
@@ -273,10 +275,10 @@ def mnist_study(*, lenet_variance: float = 0.2, fc_variances: Sequence[float] = 
     return Study("MNIST", configs, meta)
 
 
-def cifar10_study(*, variance: float = 0.4, width: float = 1.0, epochs: int = 5, n_train: int | None = None,
+def cifar10_study(*, variance: float = 0.4, width: float = 0.125, epochs: int = 4, n_train: int | None = None,
                   subset: str = "embedded", batch_size: int = 64, lr: float = 0.05, momentum: float = 0.9,
-                  weight_decay: float = 5e-4, schedule: str = "cosine", augment: bool | None = None,
-                  ip_epochs: Any = "all", ip_n_train: int = 1000, ip_n_test: int = 1000,
+                  weight_decay: float = 5e-4, schedule: str = "cosine", augment: bool | None = False,
+                  ip_epochs: Any = "all", ip_n_train: int = 500, ip_n_test: int = 500,
                   n_bins: Sequence[int] = (10, 30, 100), n_noise: int = 10, mc_samples: int = 1, seed: int = 0,
                   device: str = "auto", num_threads: int | None = None, eval_batch_size: int = 1000) -> Study:
     """The CIFAR-10 study (paper Figs. 6, 13): ResNet18 (stage widths times ``width``) with the 128-unit
@@ -293,12 +295,12 @@ def cifar10_study(*, variance: float = 0.4, width: float = 1.0, epochs: int = 5,
                  {label: {"network": "ResNet18", "width": float(width), "variance": float(variance)}})
 
 
-def beta_study(*, betas: Sequence[float] = (0.1, 1.0, 20.0), widths: Mapping[str, float] | Sequence[float] = (1.0, 0.25),
-               max_alpha: float = 0.95, kl_dataset_size: int = 50000, epochs: int = 200,
-               n_train: int | None = None, subset: str = "embedded", batch_size: int = 100, lr: float = 0.05,
+def beta_study(*, betas: Sequence[float] = (0.1, 1.0, 20.0),
+               widths: Mapping[str, float] | Sequence[float] = (0.125, 0.03125), max_alpha: float = 0.95,
+               kl_dataset_size: int = 50000, epochs: int = 3, n_train: int | None = 1000, subset: str = "embedded", batch_size: int = 100, lr: float = 0.05,
                momentum: float = 0.9, weight_decay: float = 0.0, schedule: str = "step",
-               milestones: Sequence[int] = (40, 80, 120), gamma: float = 0.1, augment: bool | None = None,
-               ip_epochs: Any = "all", ip_n_train: int = 1000, ip_n_test: int = 1000,
+               milestones: Sequence[int] = (40, 80, 120), gamma: float = 0.1, augment: bool | None = False,
+               ip_epochs: Any = "all", ip_n_train: int = 500, ip_n_test: int = 500,
                estimators: Sequence[str] = ("kl", "variational"), n_bins: Sequence[int] = (30,),
                mc_samples: int = 1, seed: int = 0, device: str = "auto", num_threads: int | None = None,
                eval_batch_size: int = 500) -> Study:
