@@ -15,7 +15,7 @@ from . import analysis as _analysis
 
 __all__ = [
     "information_plane_points", "plot_information_plane", "plot_planes_grid", "plot_training_curves",
-    "default_pairs",
+    "default_pairs", "run_title",
     # chapters 1-2 (theory, estimator)
     "example34_plot", "bernoulli_gaussian_figure", "relu_log_figure", "toy_conditional_entropy_figure",
     "toy_entropy_figure", "toy_mi_figure",
@@ -197,6 +197,32 @@ def plot_training_curves(df, ax=None, *, quantity: str = "accuracy"):
     ax.set_ylabel(quantity)
     ax.legend(fontsize="small")
     return ax
+
+
+def run_title(config) -> str:
+    """A figure title from a run's configuration (a :class:`~ipdrop.training.TrainConfig` or its dict, as in
+    ``config.json``): network and data, the dropout and its strength, and the N of the IP subsets, e.g.
+    ``"fc on mnist, Gaussian dropout Var(D) = 0.2, IP on N = 1000 train / 1000 test inputs"``."""
+    cfg = config.to_dict() if hasattr(config, "to_dict") else dict(config)
+    head = f"{cfg.get('model', '?')}"
+    if cfg.get("width") not in (None, 1, 1.0):
+        head += f" x{cfg['width']:g}"
+    head += f" on {cfg.get('dataset', '?')}"
+    kind = cfg.get("dropout")
+    if kind == "gaussian":
+        drop = f"Gaussian dropout Var(D) = {cfg.get('variance'):g}"
+    elif kind == "bernoulli":
+        # the trainer's Bernoulli layer drops with p = variance / (1 + variance) (the same Var of the mask / mean^2)
+        v = float(cfg.get("variance"))
+        drop = f"Bernoulli dropout p = {v / (1 + v):.3g} (Var(D) = {v:g})"
+    elif kind == "information":
+        drop = f"information dropout beta = {cfg.get('beta'):g}, max alpha = {cfg.get('max_alpha'):g}"
+    else:
+        drop = "no dropout"
+    parts = [head, drop]
+    if cfg.get("ip_n_train") is not None:
+        parts.append(f"IP on N = {cfg['ip_n_train']} train / {cfg.get('ip_n_test')} test inputs")
+    return ", ".join(parts)
 
 
 # =========================================================================== chapters 1-2: theory and estimator
