@@ -1,4 +1,5 @@
 """Old module names kept importable: each old name forwards to its new home with a DeprecationWarning."""
+
 from __future__ import annotations
 
 import importlib
@@ -17,8 +18,7 @@ def forwarding_module(old: str, homes: Mapping[str, str]) -> tuple[Callable[[str
         home = homes.get(name)
         if home is None:
             raise AttributeError(f"module {old!r} has no attribute {name!r}")
-        warnings.warn(f"{old}.{name} is deprecated; use {home}.{name} (same object)", DeprecationWarning,
-                      stacklevel=2)
+        warnings.warn(f"{old}.{name} is deprecated; use {home}.{name} (same object)", DeprecationWarning, stacklevel=2)
         return getattr(importlib.import_module(home), name)
 
     def __dir__() -> list[str]:

@@ -20,12 +20,13 @@ For each run (seed) s with a curve v_s(epoch):
 
 Defaults: ``min_drop`` = 0.1 nats, ``rel_drop`` = 2%, ``se_factor`` = 2.
 """
+
 from __future__ import annotations
 
 import math
 import re
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -39,12 +40,26 @@ from .tracker import RESULT_COLUMNS
 
 __all__ = [
     # the compression rule
-    "Compression", "compression", "COMPRESSION_DEFAULTS",
+    "Compression",
+    "compression",
+    "COMPRESSION_DEFAULTS",
     # single runs and studies
-    "ip_summary", "accuracy_summary", "compression_table", "final_values", "beta_summary", "beta_checks",
-    "failed_estimates", "chapter_pairs", "binning_pairs", "error_column",
+    "ip_summary",
+    "accuracy_summary",
+    "compression_table",
+    "final_values",
+    "beta_summary",
+    "beta_checks",
+    "failed_estimates",
+    "chapter_pairs",
+    "binning_pairs",
+    "error_column",
     # sweeps
-    "load_sweep", "param_columns", "mean_planes", "compression_summary", "compression_verdict",
+    "load_sweep",
+    "param_columns",
+    "mean_planes",
+    "compression_summary",
+    "compression_verdict",
 ]
 
 XQ, YQ = "I(X;Z)", "I(Y;Z)"
@@ -62,6 +77,7 @@ def error_column(df) -> str | None:
 
 
 # --------------------------------------------------------------------------- the compression rule
+
 
 @dataclass(frozen=True)
 class Compression:
@@ -86,8 +102,16 @@ class Compression:
         return asdict(self)
 
 
-def compression(epochs, values, errors=None, *, from_epoch: int = 1, min_drop: float = 0.1,
-                rel_drop: float = 0.02, se_factor: float = 2.0) -> Compression | None:
+def compression(
+    epochs,
+    values,
+    errors=None,
+    *,
+    from_epoch: int = 1,
+    min_drop: float = 0.1,
+    rel_drop: float = 0.02,
+    se_factor: float = 2.0,
+) -> Compression | None:
     """The one compression rule: does the curve fall from its peak (after ``from_epoch``) to its end by more
     than the noise?
 
@@ -126,8 +150,7 @@ def compression(epochs, values, errors=None, *, from_epoch: int = 1, min_drop: f
     if vals.ndim == 1:
         vals = vals[None, :]
     if vals.ndim != 2 or vals.shape[1] != ep.size:
-        raise ValueError(f"values must have one entry per epoch ({ep.size}) per seed; got shape "
-                         f"{np.shape(values)}")
+        raise ValueError(f"values must have one entry per epoch ({ep.size}) per seed; got shape {np.shape(values)}")
     errs = np.full(vals.shape, np.nan) if errors is None else np.asarray(errors, dtype=float).reshape(vals.shape)
     order = np.argsort(ep, kind="stable")
     ep, vals, errs = ep[order], vals[:, order], errs[:, order]
@@ -154,12 +177,22 @@ def compression(epochs, values, errors=None, *, from_epoch: int = 1, min_drop: f
     mc = math.sqrt(sum(var_mc)) / n
     spread = float(np.std(drops, ddof=1)) if n > 1 else 0.0
     thr = max(min_drop, rel_drop * abs(peak), se_factor * mc, spread)
-    return Compression(n_seeds=n, peak=peak, epoch_peak=float(np.median(epeaks)), final=float(np.mean(finals)),
-                       epoch_final=float(np.median(efinals)), drop=drop, mc_error=mc, spread=spread,
-                       threshold=float(thr), compressed=bool(drop > thr))
+    return Compression(
+        n_seeds=n,
+        peak=peak,
+        epoch_peak=float(np.median(epeaks)),
+        final=float(np.mean(finals)),
+        epoch_final=float(np.median(efinals)),
+        drop=drop,
+        mc_error=mc,
+        spread=spread,
+        threshold=float(thr),
+        compressed=bool(drop > thr),
+    )
 
 
 # --------------------------------------------------------------------------- single runs and studies
+
 
 def _check_table(df, cols=("epoch", "split", "estimator", "quantity", "value")):
     if not isinstance(df, pd.DataFrame):
@@ -173,8 +206,17 @@ def _run_keys(df) -> list[str]:
     return ["run"] if "run" in df.columns else []
 
 
-def ip_summary(df, quantity: str = XQ, *, estimators: Sequence[str] | None = None, splits: Sequence[str] | None = None,
-               from_epoch: int = 1, min_drop: float = 0.1, rel_drop: float = 0.02, se_factor: float = 2.0):
+def ip_summary(
+    df,
+    quantity: str = XQ,
+    *,
+    estimators: Sequence[str] | None = None,
+    splits: Sequence[str] | None = None,
+    from_epoch: int = 1,
+    min_drop: float = 0.1,
+    rel_drop: float = 0.02,
+    se_factor: float = 2.0,
+):
     """Maximum, final value and drop of an MI quantity per run, split and estimator, with the verdict of
     :func:`compression` (one run = one seed: the seed-spread term is 0).
 
@@ -209,17 +251,34 @@ def ip_summary(df, quantity: str = XQ, *, estimators: Sequence[str] | None = Non
         g = g[np.isfinite(g["value"].astype(float))].sort_values("epoch", kind="stable")
         if g.empty:
             continue
-        c = compression(g["epoch"].to_numpy(), g["value"].to_numpy(float),
-                        None if err is None else g[err].astype(float).to_numpy(), from_epoch=from_epoch,
-                        min_drop=min_drop, rel_drop=rel_drop, se_factor=se_factor)
+        c = compression(
+            g["epoch"].to_numpy(),
+            g["value"].to_numpy(float),
+            None if err is None else g[err].astype(float).to_numpy(),
+            from_epoch=from_epoch,
+            min_drop=min_drop,
+            rel_drop=rel_drop,
+            se_factor=se_factor,
+        )
         if c is None:
             continue
-        rows.append({**dict(zip(keys, key if isinstance(key, tuple) else (key,))), "n_epochs": int(len(g)),
-                     "init": float(g["value"].iloc[0]), "max": c.peak, "epoch_max": int(c.epoch_peak),
-                     "final": c.final, "epoch_final": int(c.epoch_final), "drop": c.drop,
-                     "threshold": c.threshold, "compressed": c.compressed})
+        rows.append(
+            {
+                **dict(zip(keys, key if isinstance(key, tuple) else (key,))),
+                "n_epochs": int(len(g)),
+                "init": float(g["value"].iloc[0]),
+                "max": c.peak,
+                "epoch_max": int(c.epoch_peak),
+                "final": c.final,
+                "epoch_final": int(c.epoch_final),
+                "drop": c.drop,
+                "threshold": c.threshold,
+                "compressed": c.compressed,
+            }
+        )
     cols = keys + ["n_epochs", "init", "max", "epoch_max", "final", "epoch_final", "drop", "threshold", "compressed"]
     return pd.DataFrame(rows, columns=cols)
+
 
 def accuracy_summary(df, *, percent: bool = True):
     """Final accuracies per run (in %, or fractions with ``percent=False``).
@@ -237,15 +296,22 @@ def accuracy_summary(df, *, percent: bool = True):
     for key, g in groups:
         last = int(g["epoch"].max())
 
-        def pick(split, est, epoch=last):
+        def pick(split, est, epoch=last, g=g):
             s = g[(g["split"] == split) & (g["estimator"] == est) & (g["epoch"] == epoch)]["value"]
             return float(s.iloc[0]) * scale if len(s) else np.nan
 
         test_curve = g[(g["split"] == "test") & (g["estimator"] == "eval")]["value"]
         row = dict(zip(keys, key if isinstance(key, tuple) else (key,))) if keys else {}
-        row.update({"epochs": last, "test": pick("test", "eval"), "test_mc": pick("test", "eval-mc"),
-                    "train": pick("train", "eval"), "train_optim": pick("train", "optim"),
-                    "best_test": float(test_curve.max()) * scale if len(test_curve) else np.nan})
+        row.update(
+            {
+                "epochs": last,
+                "test": pick("test", "eval"),
+                "test_mc": pick("test", "eval-mc"),
+                "train": pick("train", "eval"),
+                "train_optim": pick("train", "optim"),
+                "best_test": float(test_curve.max()) * scale if len(test_curve) else np.nan,
+            }
+        )
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -263,8 +329,14 @@ def final_values(df, quantity: str = YQ, *, split: str = "train"):
     return last.set_index("estimator")["value"].to_frame().T
 
 
-def compression_table(df, *, estimators: Sequence[str] | None = None, splits: Sequence[str] = ("train", "test"),
-                      decimals: int = 2, **kwargs):
+def compression_table(
+    df,
+    *,
+    estimators: Sequence[str] | None = None,
+    splits: Sequence[str] = ("train", "test"),
+    decimals: int = 2,
+    **kwargs,
+):
     """The chapter table: per run, split and estimator the I(X;Z) at initialisation, its maximum after the
     first epoch, the final value, the drop and the threshold it must exceed (nats, rounded to ``decimals``) and
     ``compressed`` ("yes"/"no"),
@@ -280,8 +352,18 @@ def compression_table(df, *, estimators: Sequence[str] | None = None, splits: Se
     for c in ("init", "max", "final", "drop", "threshold"):
         out[c] = out[c].round(decimals)
     out["compressed"] = np.where(out["compressed"], "yes", "no")
-    cols = keys + ["split", "estimator", "test acc %", "init", "max", "epoch_max", "final", "drop", "threshold",
-                   "compressed"]
+    cols = keys + [
+        "split",
+        "estimator",
+        "test acc %",
+        "init",
+        "max",
+        "epoch_max",
+        "final",
+        "drop",
+        "threshold",
+        "compressed",
+    ]
     return out[cols].set_index(keys + ["split", "estimator"])
 
 
@@ -304,9 +386,21 @@ def beta_summary(df, *, x_estimator: str = "kl", split: str = "train", **kwargs)
         trend = "rises" if diff > r["threshold"] else "falls" if -diff > r["threshold"] else "flat"
         m = meta[meta["run"] == r["run"]].iloc[0]
         acc = a[a["run"] == r["run"]].iloc[0]
-        rows.append({"run": r["run"], "size": m["size"], "beta": float(m["beta"]), "test acc %": acc["test"],
-                     "train acc %": acc["train"], "first": f, "max": r["max"], "final": r["final"], "drop": r["drop"],
-                     "compressed": bool(r["compressed"]), "trend": trend})
+        rows.append(
+            {
+                "run": r["run"],
+                "size": m["size"],
+                "beta": float(m["beta"]),
+                "test acc %": acc["test"],
+                "train acc %": acc["train"],
+                "first": f,
+                "max": r["max"],
+                "final": r["final"],
+                "drop": r["drop"],
+                "compressed": bool(r["compressed"]),
+                "trend": trend,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -323,12 +417,18 @@ def beta_checks(summary):
         g = g.sort_values("beta")
         finals = g["final"].to_numpy(float)
         lo, hi = g.iloc[0], g.iloc[-1]
-        rows.append({"size": size, "betas": ", ".join(f"{b:g}" for b in g["beta"]),
-                     "xz_decreases_with_beta": bool(len(finals) > 1 and np.all(np.diff(finals) < 0)),
-                     "test_cost": float(lo["test acc %"] - hi["test acc %"]),
-                     "train_cost": float(lo["train acc %"] - hi["train acc %"]),
-                     "compressed_small_beta": bool(lo["compressed"]), "compressed_large_beta": bool(hi["compressed"]),
-                     "trend_small_beta": lo["trend"]})
+        rows.append(
+            {
+                "size": size,
+                "betas": ", ".join(f"{b:g}" for b in g["beta"]),
+                "xz_decreases_with_beta": bool(len(finals) > 1 and np.all(np.diff(finals) < 0)),
+                "test_cost": float(lo["test acc %"] - hi["test acc %"]),
+                "train_cost": float(lo["train acc %"] - hi["train acc %"]),
+                "compressed_small_beta": bool(lo["compressed"]),
+                "compressed_large_beta": bool(hi["compressed"]),
+                "trend_small_beta": lo["trend"],
+            }
+        )
     return pd.DataFrame(rows).set_index("size")
 
 
@@ -345,8 +445,15 @@ def failed_estimates(df):
     for run, msg in df.attrs.get("warnings", []):
         m = _FAIL_RE.match(msg)
         if m:
-            rows.append({"run": run, "estimator": m.group(1), "split": m.group(3), "epoch": int(m.group(2)),
-                         "reason": m.group(4)[:120]})
+            rows.append(
+                {
+                    "run": run,
+                    "estimator": m.group(1),
+                    "split": m.group(3),
+                    "epoch": int(m.group(2)),
+                    "reason": m.group(4)[:120],
+                }
+            )
     return pd.DataFrame(rows, columns=["run", "estimator", "split", "epoch", "reason"])
 
 
@@ -380,8 +487,11 @@ def binning_pairs(df) -> list[tuple[str, str]]:
 # --------------------------------------------------------------------------- sweeps
 
 #: columns that describe a measurement, never a sweep parameter
-_RESULT_COLUMNS = set(RESULT_COLUMNS) | set(_rundir.ERROR_COLUMNS) | {
-    "run", "step", "layer", "loss", "accuracy", "acc", "seconds", "time"}
+_RESULT_COLUMNS = (
+    set(RESULT_COLUMNS)
+    | set(_rundir.ERROR_COLUMNS)
+    | {"run", "step", "layer", "loss", "accuracy", "acc", "seconds", "time"}
+)
 #: columns that identify one measurement within a run (kept as group keys when present)
 _ID_COLUMNS = ("split", "layer", "estimator", "quantity", "epoch")
 
@@ -393,8 +503,9 @@ def _run_params(run_dir: Path) -> dict | None:
     return None
 
 
-def load_sweep(out_root, *, only_complete: bool = True, include_base: bool = False,
-               results: str = _rundir.RESULTS_FILE) -> pd.DataFrame:
+def load_sweep(
+    out_root, *, only_complete: bool = True, include_base: bool = False, results: str = _rundir.RESULTS_FILE
+) -> pd.DataFrame:
     """Read every run of a sweep into one tidy table.
 
     Parameters
@@ -452,8 +563,11 @@ def load_sweep(out_root, *, only_complete: bool = True, include_base: bool = Fal
         frames.append(df)
         params_list.append((d.name, params))
     if skipped:
-        warnings.warn(f"{len(skipped)} run folder(s) without complete results skipped: {', '.join(skipped[:10])}"
-                      + (" ..." if len(skipped) > 10 else ""), stacklevel=2)
+        warnings.warn(
+            f"{len(skipped)} run folder(s) without complete results skipped: {', '.join(skipped[:10])}"
+            + (" ..." if len(skipped) > 10 else ""),
+            stacklevel=2,
+        )
     if not frames:
         raise ValueError(f"no complete run with {results} under {str(root)!r}")
     names = sorted(set().union(*(p.keys() for _, p in params_list)))
@@ -485,8 +599,9 @@ def _check_columns(df, cols, what):
         raise ValueError(f"{what}: column(s) {missing} not in the table (columns: {list(df.columns)})")
 
 
-def mean_planes(df: pd.DataFrame, by: Sequence[str] | None = None, over: str = "seed", value: str = "value",
-                level: float = 0.95) -> pd.DataFrame:
+def mean_planes(
+    df: pd.DataFrame, by: Sequence[str] | None = None, over: str = "seed", value: str = "value", level: float = 0.95
+) -> pd.DataFrame:
     """Mean, std and confidence band of each measurement across ``over`` (seeds).
 
     Parameters
@@ -551,7 +666,7 @@ def pick_one(df, column, wanted, quantity):
     return df[df[column] == wanted]
 
 
-def _setting_keys(df, by, over):
+def _setting_keys(df, by, over) -> list[str]:
     if by is None:
         by = [c for c in param_columns(df) if c != over]
     by = [by] if isinstance(by, str) else list(by)
@@ -559,9 +674,18 @@ def _setting_keys(df, by, over):
     return by
 
 
-def compression_summary(df: pd.DataFrame, by: Sequence[str] | None = None, over: str = "seed",
-                        per_run: bool = False, quantity: str = XQ, *, from_epoch: int = 1, min_drop: float = 0.1,
-                        rel_drop: float = 0.02, se_factor: float = 2.0) -> pd.DataFrame:
+def compression_summary(
+    df: pd.DataFrame,
+    by: Sequence[str] | None = None,
+    over: str = "seed",
+    per_run: bool = False,
+    quantity: str = XQ,
+    *,
+    from_epoch: int = 1,
+    min_drop: float = 0.1,
+    rel_drop: float = 0.02,
+    se_factor: float = 2.0,
+) -> pd.DataFrame:
     """How much I(X;Z) drops from its peak (epochs ``>= from_epoch``) to the last epoch, per run and across
     seeds, with the verdict of the one rule :func:`compression`.
 
@@ -591,14 +715,14 @@ def compression_summary(df: pd.DataFrame, by: Sequence[str] | None = None, over:
         ``mc_error``, ``spread`` (= ``drop_std``, 0 for one seed), ``threshold`` and ``compressed``.
     """
     _check_columns(df, ["quantity", "epoch", "value"], "compression_summary")
-    by = _setting_keys(df, by, over)
+    keys = _setting_keys(df, by, over)
     sub = df[df["quantity"] == quantity]
     if sub.empty:
         raise ValueError(f"the table has no {quantity} rows (quantities: {sorted(df['quantity'].unique())})")
-    rule = dict(from_epoch=from_epoch, min_drop=min_drop, rel_drop=rel_drop, se_factor=se_factor)
+    rule: dict[str, Any] = dict(from_epoch=from_epoch, min_drop=min_drop, rel_drop=rel_drop, se_factor=se_factor)
     err = error_column(sub)
     ids = [c for c in ("split", "layer", "estimator") if c in sub.columns]
-    run_keys = by + ([over] if over in sub.columns else []) + (["run"] if "run" in sub.columns else []) + ids
+    run_keys = keys + ([over] if over in sub.columns else []) + (["run"] if "run" in sub.columns else []) + ids
     rows, curves = [], []
     for key, g in sub.groupby(run_keys, dropna=False, sort=True):
         key = key if isinstance(key, tuple) else (key,)
@@ -609,22 +733,31 @@ def compression_summary(df: pd.DataFrame, by: Sequence[str] | None = None, over:
         if c is None:
             continue
         row = dict(zip(run_keys, key))
-        rows.append({**row, "max": c.peak, "epoch_max": int(c.epoch_peak), "last": c.final,
-                     "epoch_last": int(c.epoch_final), "drop": c.drop,
-                     "rel_drop": c.drop / c.peak if c.peak > 0 else np.nan, "threshold": c.threshold,
-                     "compressed": c.compressed})
+        rows.append(
+            {
+                **row,
+                "max": c.peak,
+                "epoch_max": int(c.epoch_peak),
+                "last": c.final,
+                "epoch_last": int(c.epoch_final),
+                "drop": c.drop,
+                "rel_drop": c.drop / c.peak if c.peak > 0 else np.nan,
+                "threshold": c.threshold,
+                "compressed": c.compressed,
+            }
+        )
         curves.append((row, g["epoch"].to_numpy(), g["value"].to_numpy(float), e))
     runs = pd.DataFrame(rows)
     if per_run:
         return runs
-    setting = by + ids
+    setting = keys + ids
     stats = ["max", "last", "drop", "rel_drop"]
     grouped = runs.groupby(setting, dropna=False, sort=True) if setting else runs.groupby(lambda _: 0)
     out = grouped[stats].agg(["mean", "std"])
     out.columns = [f"{a}_{b}" for a, b in out.columns]
     out.insert(0, "n_runs", grouped.size())
     verdicts = []
-    for key, idx in grouped.indices.items():
+    for idx in grouped.indices.values():
         members = [curves[i] for i in idx]
         epochs = np.unique(np.concatenate([m[1] for m in members]))
         vals = np.full((len(members), len(epochs)), np.nan)
@@ -635,16 +768,19 @@ def compression_summary(df: pd.DataFrame, by: Sequence[str] | None = None, over:
             if e is not None:
                 errs[r, pos] = e
         c = compression(epochs, vals, errs, **rule)
-        verdicts.append({"mc_error": c.mc_error, "spread": c.spread, "threshold": c.threshold,
-                         "compressed": c.compressed})
+        assert c is not None  # every member curve had a verdict of its own
+        verdicts.append(
+            {"mc_error": c.mc_error, "spread": c.spread, "threshold": c.threshold, "compressed": c.compressed}
+        )
     v = pd.DataFrame(verdicts, index=out.index)
     out = pd.concat([out, v], axis=1)
     out = out.reset_index(drop=not setting)
     return out
 
 
-def compression_verdict(df: pd.DataFrame, estimator: str, by: Sequence[str] | None = None, over: str = "seed",
-                        quantity: str = XQ, **rule) -> pd.DataFrame:
+def compression_verdict(
+    df: pd.DataFrame, estimator: str, by: Sequence[str] | None = None, over: str = "seed", quantity: str = XQ, **rule
+) -> pd.DataFrame:
     """The per-setting rows of :func:`compression_summary` for one ``estimator``, with the verdict of the one
     rule (:func:`compression`) named for the sweep chapter: ``seed_noise`` = the across-seed standard
     deviation of the drop (``spread``), ``distinguishable`` = ``compressed`` (the mean drop exceeds the floor,

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import analysis as _analysis
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "information_plane_points", "plot_information_plane", "plot_planes_grid", "plot_training_curves",
@@ -141,7 +145,8 @@ def default_pairs(df) -> list[tuple[str, str]]:
 
 
 def plot_planes_grid(df, pairs: Sequence[tuple[str, str]] | None = None, splits: Sequence[str] = ("train", "test"),
-                     *, cmap: str = "viridis", panel_size: tuple[float, float] = (4.2, 3.4), suptitle: str | None = None):
+                     *, cmap: str = "viridis", panel_size: tuple[float, float] = (4.2, 3.4),
+                     suptitle: str | None = None):
     """Several information planes side by side: one column per (x, y) estimator pair, one row per split.
 
     Parameters
@@ -213,7 +218,7 @@ def run_title(config) -> str:
         drop = f"Gaussian dropout Var(D) = {cfg.get('variance'):g}"
     elif kind == "bernoulli":
         # the trainer's Bernoulli layer drops with p = variance / (1 + variance) (the same Var of the mask / mean^2)
-        v = float(cfg.get("variance"))
+        v = float(cfg["variance"])
         drop = f"Bernoulli dropout p = {v / (1 + v):.3g} (Var(D) = {v:g})"
     elif kind == "information":
         drop = f"information dropout beta = {cfg.get('beta'):g}, max alpha = {cfg.get('max_alpha'):g}"
@@ -321,7 +326,7 @@ def relu_log_figure(df, ex34_sizes=None, ex34_means=None):
         a.plot(first.n, first.mean_log - 1.96 * first[err], ":", color=colors(i), lw=1)
         a.plot(first.n, first.mean_log + 1.96 * first[err], ":", color=colors(i), lw=1)
         b.plot(n, hi - lo, "o-", ms=3, color=colors(i), label=f"ReLU unit {i}")
-        rows += [dict(unit=i, n=int(nn), median=m, p10=l, p90=h) for nn, m, l, h in zip(n, med, lo, hi)]
+        rows += [dict(unit=i, n=int(nn), median=m, p10=q10, p90=q90) for nn, m, q10, q90 in zip(n, med, lo, hi)]
     a.set_xscale("log")
     a.set_xlabel("number of samples N")
     a.set_ylabel(r"mean of $\log f_i(X)$ over $f_i(X)>0$ [nats]")
@@ -345,7 +350,8 @@ def relu_log_figure(df, ex34_sizes=None, ex34_means=None):
 
 def toy_conditional_entropy_figure(df):
     """Fig. 2/9: MC estimate of h(Z|X) against N for several dimensions (median over repeats, 10-90% band),
-    one panel per variance, exact values dashed. ``df`` from :func:`ipdrop.chapters.estimator.toy_conditional_entropy`."""
+    one panel per variance, exact values dashed. ``df`` from
+    :func:`ipdrop.chapters.estimator.toy_conditional_entropy`."""
     import matplotlib.pyplot as plt
 
     variances = sorted(df.variance.unique())
@@ -446,7 +452,7 @@ def plot_study_planes(df, pairs: Sequence[tuple[str, str]], *, runs: Sequence[st
     _analysis._check_table(df)
     if runs is None:
         runs = list(df["run"].cat.categories if hasattr(df["run"], "cat") else dict.fromkeys(df["run"])) \
-            if "run" in df.columns else [None]
+            if "run" in df.columns else [None]  # type: ignore[list-item]  # None: the table holds one run
     per_run = pairs if isinstance(pairs, Mapping) else {r: list(pairs) for r in runs}
     ncol = max(len(per_run.get(r, [])) for r in runs)
     if ncol == 0:
@@ -514,7 +520,8 @@ def plot_beta_planes(df, *, x_estimator: str = "kl", y_estimator: str = "variati
                      panel_size: tuple[float, float] = (4.6, 3.6), cmap: str = "viridis"):
     """Fig. 7: one panel per network size; every beta is a line through its epochs (marker per beta, points
     coloured by epoch, label at the last epoch). Needs the extra columns ``size`` and ``beta``
-    (:func:`ipdrop.chapters.planes.beta_study`). The x axis is logarithmic when the values span more than a factor 20."""
+    (:func:`ipdrop.chapters.planes.beta_study`). The x axis is logarithmic when the values span more than a
+    factor 20."""
     import matplotlib.pyplot as plt
     from matplotlib.colors import Normalize
 
@@ -539,8 +546,8 @@ def plot_beta_planes(df, *, x_estimator: str = "kl", y_estimator: str = "variati
                             s=30, edgecolors="k", linewidths=0.3, zorder=2, label=f"beta={b:g}")
             ax.annotate(f"beta={b:g}", (pts["x"].iloc[-1], pts["y"].iloc[-1]), textcoords="offset points",
                         xytext=(4, 4), fontsize="x-small")
-        xs = np.asarray([v for v in xs if np.isfinite(v) and v > 0])
-        if len(xs) and xs.max() / xs.min() > 20:
+        pos = np.asarray([v for v in xs if np.isfinite(v) and v > 0])
+        if len(pos) and pos.max() / pos.min() > 20:
             from matplotlib.ticker import NullFormatter
 
             ax.set_xscale("log")

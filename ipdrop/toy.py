@@ -24,7 +24,8 @@ import numpy as np
 
 from ._base import check_int, check_positive, make_rng
 
-__all__ = ["f", "sample", "exact_mi", "exact_entropies", "exact_conditional_entropy_1d", "exact_entropy_1d", "density_1d"]
+__all__ = ["f", "sample", "exact_mi", "exact_entropies", "exact_conditional_entropy_1d", "exact_entropy_1d",
+           "density_1d"]
 
 SLOPE = 2.0
 OFFSET = 0.5

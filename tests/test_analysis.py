@@ -1,4 +1,5 @@
 """ipdrop.analysis: the one compression rule on curves with known answers, and its use by every summary."""
+
 import math
 
 import numpy as np
@@ -75,8 +76,18 @@ def test_missing_values_and_nothing_after_from_epoch():
 
 def _table(err_name):
     vals, errs = [0.5, 3.0, 5.0, 4.0, 3.5], [0.1, 0.1, 0.5, 0.1, 0.6]
-    return pd.DataFrame({"epoch": EPOCHS, "split": "train", "estimator": "m", "quantity": "I(X;Z)", "value": vals,
-                         err_name: errs, "n": 100, "d": 4})
+    return pd.DataFrame(
+        {
+            "epoch": EPOCHS,
+            "split": "train",
+            "estimator": "m",
+            "quantity": "I(X;Z)",
+            "value": vals,
+            err_name: errs,
+            "n": 100,
+            "d": 4,
+        }
+    )
 
 
 @pytest.mark.parametrize("err_name", ["stderr", "mc_error"])
@@ -85,8 +96,16 @@ def test_summaries_use_the_rule_with_either_error_column(err_name):
     assert error_column(df) == err_name
     expect = compression(EPOCHS, df["value"], df[err_name])
     s = ip_summary(df).iloc[0]
-    assert (s["max"], s["final"], s["threshold"], s["compressed"]) == (expect.peak, expect.final, expect.threshold,
-                                                                      expect.compressed)
+    assert (s["max"], s["final"], s["threshold"], s["compressed"]) == (
+        expect.peak,
+        expect.final,
+        expect.threshold,
+        expect.compressed,
+    )
     runs = compression_summary(df.assign(seed=0), by=[], per_run=True).iloc[0]
     assert (runs["max"], runs["last"], runs["threshold"], runs["compressed"]) == (
-        expect.peak, expect.final, expect.threshold, expect.compressed)
+        expect.peak,
+        expect.final,
+        expect.threshold,
+        expect.compressed,
+    )

@@ -1,5 +1,6 @@
 """One source of defaults: each notebook's `parameters` cell. Profiles (params/*.yaml) hold only overrides, and
 the chapter drivers' defaults equal the notebook's values for the arguments they share."""
+
 from __future__ import annotations
 
 import ast
@@ -20,8 +21,13 @@ LABELS = {"profile"}
 def notebook_defaults(md: Path) -> dict:
     for cell in jupytext.read(md).cells:
         if "parameters" in cell.metadata.get("tags", []):
-            return {t.id: ast.literal_eval(node.value) for node in ast.parse(cell.source).body
-                    if isinstance(node, ast.Assign) for t in node.targets if isinstance(t, ast.Name)}
+            return {
+                t.id: ast.literal_eval(node.value)
+                for node in ast.parse(cell.source).body
+                if isinstance(node, ast.Assign)
+                for t in node.targets
+                if isinstance(t, ast.Name)
+            }
     raise AssertionError(f"{md.name} has no cell tagged `parameters`")
 
 
@@ -59,8 +65,9 @@ def test_the_check_sees_repeated_defaults_and_unknown_keys():
 DRIVER_EXCEPTIONS = {"num_threads"}
 
 
-@pytest.mark.parametrize("stem,builder", [("03_mnist", "mnist_study"), ("04_cifar10", "cifar10_study"),
-                                          ("05_beta", "beta_study")])
+@pytest.mark.parametrize(
+    "stem,builder", [("03_mnist", "mnist_study"), ("04_cifar10", "cifar10_study"), ("05_beta", "beta_study")]
+)
 def test_chapter_driver_defaults_are_the_notebook_defaults(stem, builder):
     from ipdrop.chapters import planes
 

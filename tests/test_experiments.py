@@ -14,7 +14,6 @@ from ipdrop import plotting as figures
 from ipdrop import toy
 from ipdrop.chapters import estimator, theory
 
-
 # ----------------------------------------------------------------------------------------------- Thm 3.1 / 3.2
 
 def test_bernoulli_masks_are_a_distribution():
@@ -118,7 +117,8 @@ def test_relu_log_activation_settles_with_calibrated_stderr():
 # ----------------------------------------------------------------------------------------------- Sec. 4 toy
 
 def test_toy_conditional_entropy_converges_to_exact():
-    df = estimator.toy_conditional_entropy(dims=(1, 3), sizes=(10, 100, 5000), variances=(0.1, 0.4), n_repeats=4, seed=0)
+    df = estimator.toy_conditional_entropy(dims=(1, 3), sizes=(10, 100, 5000), variances=(0.1, 0.4), n_repeats=4,
+                                           seed=0)
     assert list(df.columns) == ["dim", "variance", "repeat", "n", "estimate", "stderr", "exact", "error"]
     assert len(df) == 2 * 2 * 4 * 3
     for (dim, var), g in df.groupby(["dim", "variance"]):
@@ -195,7 +195,8 @@ def test_figures_plot_the_frames_numbers(bg, mi):
         np.testing.assert_allclose(_line(ax, f"binary dropout: binning, {b} bins")[1], s.value)
     g = bg[bg.dropout == "gaussian"]
     for est in g.estimator.unique():
-        np.testing.assert_allclose(_line(ax, f"Gaussian dropout: {est}")[1], g[g.estimator == est].sort_values("n").value)
+        s = g[g.estimator == est].sort_values("n")
+        np.testing.assert_allclose(_line(ax, f"Gaussian dropout: {est}")[1], s.value)
     x, y = _line(ax, r"$\log N$ (ceiling for X uniform on the sample)")
     np.testing.assert_allclose(y, np.log(x))
     assert "nats" in ax.get_ylabel()

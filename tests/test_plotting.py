@@ -1,4 +1,5 @@
 """ipdrop.plotting.run_title, `ipdrop plot` titling a figure from the run's config, and ipdrop._rundir."""
+
 import json
 
 import matplotlib
@@ -27,8 +28,11 @@ def test_run_title_names_network_dropout_and_n():
 
 def _run_folder(path, complete=True):
     path.mkdir()
-    rows = [dict(epoch=e, split="train", estimator=est, quantity=q, value=v, stderr=np.nan, n=100, d=4)
-            for e in range(3) for est, q, v in (("binning-10", "I(X;Z)", 1.0 + e), ("binning-10", "I(Y;Z)", 0.5 * e))]
+    rows = [
+        dict(epoch=e, split="train", estimator=est, quantity=q, value=v, stderr=np.nan, n=100, d=4)
+        for e in range(3)
+        for est, q, v in (("binning-10", "I(X;Z)", 1.0 + e), ("binning-10", "I(Y;Z)", 0.5 * e))
+    ]
     pd.DataFrame(rows).to_csv(path / _rundir.RESULTS_FILE, index=False)
     cfg = TrainConfig(variance=0.4, ip_n_train=100, ip_n_test=100)
     (path / _rundir.CONFIG_FILE).write_text(json.dumps({"config": cfg.to_dict()}))

@@ -3,6 +3,7 @@
 Every ``import`` / ``from ... import`` of an ``ipdrop`` module is read with :mod:`ast` (top-level and
 function-level imports alike: a lazy import is still a dependency), so the test needs no import of the package.
 """
+
 from __future__ import annotations
 
 import ast
@@ -109,7 +110,7 @@ def test_no_import_cycle_between_layer_units():
         state[u] = 1
         for v in sorted(units.get(u, ())):
             if state.get(v) == 1:
-                cycle = path[path.index(v):] + [v] if v in path else [u, v]
+                cycle = path[path.index(v) :] + [v] if v in path else [u, v]
                 pytest.fail(f"import cycle: {' -> '.join(cycle)}")
             if v not in state:
                 visit(v, path + [v])
@@ -146,19 +147,27 @@ def test_the_graph_is_read():
 
 def test_chapter_notebooks_import_one_chapter_driver():
     nb = PKG.parent / "notebooks"
-    drivers = {"01_theory.md": "theory", "02_estimator.md": "estimator", "03_mnist.md": "planes",
-               "04_cifar10.md": "planes", "05_beta.md": "planes", "06_sweeps.md": "sweeps"}
+    drivers = {
+        "01_theory.md": "theory",
+        "02_estimator.md": "estimator",
+        "03_mnist.md": "planes",
+        "04_cifar10.md": "planes",
+        "05_beta.md": "planes",
+        "06_sweeps.md": "sweeps",
+    }
     for name, driver in drivers.items():
         text = (nb / name).read_text(encoding="utf-8")
         lines = [ln.strip() for ln in text.splitlines() if ln.strip().startswith(("from ipdrop", "import ipdrop"))]
         assert lines, f"{name} imports nothing from ipdrop"
         for ln in lines:
             assert ln.startswith((f"from ipdrop.chapters import {driver}", f"from ipdrop.chapters.{driver} import")), (
-                f"{name}: {ln!r} - a chapter imports from its driver ipdrop.chapters.{driver} only")
+                f"{name}: {ln!r} - a chapter imports from its driver ipdrop.chapters.{driver} only"
+            )
 
 
-@pytest.mark.parametrize("old", ["ipdrop.studies", "ipdrop.aggregate", "ipdrop.experiments", "ipdrop.figures",
-                                 "ipdrop.theory"])
+@pytest.mark.parametrize(
+    "old", ["ipdrop.studies", "ipdrop.aggregate", "ipdrop.experiments", "ipdrop.figures", "ipdrop.theory"]
+)
 def test_deprecated_modules_forward_every_name_with_a_warning(old):
     import importlib
 
@@ -170,4 +179,4 @@ def test_deprecated_modules_forward_every_name_with_a_warning(old):
         new_home = str(rec[0].message).split("use ")[1].rsplit(".", 1)[0]
         assert obj is getattr(importlib.import_module(new_home), name)
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
-        mod.nope
+        mod.nope  # noqa: B018

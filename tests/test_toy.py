@@ -101,7 +101,8 @@ def test_bad_dim():
 
 @pytest.mark.slow
 def test_entropy_vs_fully_nested_quad():
-    """h(Z_1) = -int p log p with scalar quad over z and scalar quad inside p (a few seconds; ~15 s on a loaded machine)."""
+    """h(Z_1) = -int p log p with scalar quad over z and scalar quad inside p (a few seconds; ~15 s on a loaded
+    machine)."""
     def integ(z):
         p = _density_nested_quad(z, VAR)
         return -p * math.log(p) if p > 0 else 0.0

@@ -15,6 +15,7 @@ library below them: :mod:`ipdrop.analysis` (summaries and the one compression ru
 (every figure), :mod:`ipdrop.training` / :mod:`ipdrop.sweep` (runs) and the estimators.
 The submodules are imported on first use, so ``import ipdrop.chapters`` stays cheap.
 """
+
 from __future__ import annotations
 
 import importlib

@@ -1,12 +1,11 @@
 """Helpers shared by the chapter drivers of chapters 1 and 2 (argument checks, progress bars, the mixture
 estimates of I(X;Z) under Gaussian dropout)."""
+
 from __future__ import annotations
 
 import time
 
 import numpy as np
-
-from .._base import check_int
 
 __all__: list[str] = []
 
@@ -46,6 +45,14 @@ def _gaussian_dropout_estimates(fx, variance, n_noise, seed, modes=("dataset", "
         t0 = time.perf_counter()
         est = GaussianDropoutMI(variance=variance, n_noise=n_noise, mode=mode, seed=seed, device=device)
         r = est.estimate(fx)
-        out.append({"mode": mode, "value": float(r.value), "stderr": r.stderr, "h_z": float(r.h_z),
-                    "h_z_given_x": float(r.h_z_given_x), "seconds": time.perf_counter() - t0})
+        out.append(
+            {
+                "mode": mode,
+                "value": float(r.value),
+                "stderr": r.stderr,
+                "h_z": float(r.h_z),
+                "h_z_given_x": float(r.h_z_given_x),
+                "seconds": time.perf_counter() - t0,
+            }
+        )
     return out

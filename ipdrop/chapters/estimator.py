@@ -13,6 +13,7 @@ The toy problem (:mod:`ipdrop.toy`): X ~ N(0, I_n), f(x) = 2x + 0.5, Gaussian dr
 Every driver takes explicit sizes and a ``seed`` and returns a tidy :class:`pandas.DataFrame` (one row per
 estimate, values in nats); same arguments and seed give the same frame.
 """
+
 from __future__ import annotations
 
 import math
@@ -27,13 +28,19 @@ from ..plotting import toy_conditional_entropy_figure, toy_entropy_figure, toy_m
 from ._common import _bar, _check_list, _check_sizes, _gaussian_dropout_estimates
 
 __all__ = [
-    "toy", "toy_conditional_entropy", "toy_entropy_vs_dim", "toy_mi_vs_dim",
-    "toy_conditional_entropy_figure", "toy_entropy_figure", "toy_mi_figure",
+    "toy",
+    "toy_conditional_entropy",
+    "toy_entropy_vs_dim",
+    "toy_mi_vs_dim",
+    "toy_conditional_entropy_figure",
+    "toy_entropy_figure",
+    "toy_mi_figure",
 ]
 
 
-def toy_conditional_entropy(dims=(1, 2, 5, 10), sizes=(10, 100, 1000), variances=(0.1,), n_repeats: int = 10,
-                            seed=0) -> pd.DataFrame:
+def toy_conditional_entropy(
+    dims=(1, 2, 5, 10), sizes=(10, 100, 1000), variances=(0.1,), n_repeats: int = 10, seed=0
+) -> pd.DataFrame:
     """Monte-Carlo estimates of h(Z|X) on the toy against the exact value (Fig. 2 / Fig. 9).
 
     h(Z|X=x) = sum_i [1/2 log(2 pi e sigma^2) + log|f_i(x)|] is exact for each x, so the estimate
@@ -63,15 +70,25 @@ def toy_conditional_entropy(dims=(1, 2, 5, 10), sizes=(10, 100, 1000), variances
                 sd = np.sqrt(np.maximum(c2 - sizes * mean * mean, 0.0) / (sizes - 1))
                 exact = toy.exact_entropies(dim, var)[1]
                 for k, n in enumerate(sizes):
-                    rows.append(dict(dim=dim, variance=var, repeat=r, n=int(n), estimate=mean[k],
-                                     stderr=sd[k] / math.sqrt(n), exact=exact))
+                    rows.append(
+                        dict(
+                            dim=dim,
+                            variance=var,
+                            repeat=r,
+                            n=int(n),
+                            estimate=mean[k],
+                            stderr=sd[k] / math.sqrt(n),
+                            exact=exact,
+                        )
+                    )
     df = pd.DataFrame(rows)
     df["error"] = df["estimate"] - df["exact"]
     return df
 
 
-def toy_entropy_vs_dim(dims=(1, 2, 5, 10), n: int = 1000, variance: float = 0.4, n_noise: int = 10, seed=0,
-                       device="cpu") -> pd.DataFrame:
+def toy_entropy_vs_dim(
+    dims=(1, 2, 5, 10), n: int = 1000, variance: float = 0.4, n_noise: int = 10, seed=0, device="cpu"
+) -> pd.DataFrame:
     """h(Z) on the toy: mixture estimates against the Gaussian upper bound and the exact value (Fig. 3 / Fig. 8).
 
     For each dimension, N = ``n`` inputs with ``n_noise`` noisy draws each: the mixture estimate of h(Z) in the
@@ -103,9 +120,20 @@ def toy_entropy_vs_dim(dims=(1, 2, 5, 10), n: int = 1000, variance: float = 0.4,
     return pd.DataFrame(rows)
 
 
-def toy_mi_vs_dim(dims=(1, 2, 5, 10), n: int = 500, variance: float = 0.4, n_noise: int = 10,
-                  n_bins=(4, 16, 64), bin_widths=(0.5, 2.0), edge: bool = True, doe_steps: int = 1000,
-                  doe=("gaussian", "logistic"), seed=0, device="cpu", progress: bool = False) -> pd.DataFrame:
+def toy_mi_vs_dim(
+    dims=(1, 2, 5, 10),
+    n: int = 500,
+    variance: float = 0.4,
+    n_noise: int = 10,
+    n_bins=(4, 16, 64),
+    bin_widths=(0.5, 2.0),
+    edge: bool = True,
+    doe_steps: int = 1000,
+    doe=("gaussian", "logistic"),
+    seed=0,
+    device="cpu",
+    progress: bool = False,
+) -> pd.DataFrame:
     """I(X;Z) on the toy by several estimators against the exact value (Fig. 4 / Fig. 10).
 
     For each dimension: N = ``n`` inputs x_j ~ N(0, I), f = 2x + 0.5, and ``n_noise`` noisy draws

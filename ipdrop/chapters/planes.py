@@ -18,7 +18,8 @@ settings are the overrides in ``params/paper.yaml``.
 
 Summaries (:func:`ip_summary`, :func:`accuracy_summary`, :func:`compression_table`, from
 :mod:`ipdrop.analysis`) turn a table into the numbers a chapter reports: maximum, final value and drop of
-I(X;Z) per estimator, with the verdict of the one compression rule :func:`ipdrop.analysis.compression`. Figure functions (from :mod:`ipdrop.plotting`) draw information planes per run (:func:`plot_study_planes`),
+I(X;Z) per estimator, with the verdict of the one compression rule :func:`ipdrop.analysis.compression`.
+Figure functions (from :mod:`ipdrop.plotting`) draw information planes per run (:func:`plot_study_planes`),
 the binning sweep of Fig. 14 (:func:`plot_binning_sweep`), the beta comparison of Fig. 7
 (:func:`plot_beta_planes`) and accuracy curves (:func:`plot_accuracy`).
 
@@ -28,6 +29,7 @@ size of the full training set, "to make beta comparable to variational dropout")
 uses that convention (``beta`` and ``kl_dataset_size``), so ``ipdrop train --beta 3`` is the paper's beta = 3;
 the builders pass ``kl_dataset_size`` explicitly because the quick profile trains on subsets.
 """
+
 from __future__ import annotations
 
 import tempfile
@@ -53,13 +55,30 @@ from ..plotting import plot_accuracy, plot_beta_planes, plot_binning_sweep, plot
 from ..training import TrainConfig, train
 
 __all__ = [
-    "Study", "run_study", "mnist_study", "cifar10_study", "beta_study", "GAUSSIAN_ESTIMATORS",
+    "Study",
+    "run_study",
+    "mnist_study",
+    "cifar10_study",
+    "beta_study",
+    "GAUSSIAN_ESTIMATORS",
     "INFORMATION_ESTIMATORS",
     # summaries (ipdrop.analysis)
-    "ip_summary", "accuracy_summary", "compression_table", "final_values", "beta_summary", "beta_checks",
-    "failed_estimates", "chapter_pairs", "binning_pairs", "compression",
+    "ip_summary",
+    "accuracy_summary",
+    "compression_table",
+    "final_values",
+    "beta_summary",
+    "beta_checks",
+    "failed_estimates",
+    "chapter_pairs",
+    "binning_pairs",
+    "compression",
     # figures (ipdrop.plotting)
-    "plot_study_planes", "plot_binning_sweep", "plot_beta_planes", "plot_accuracy", "plot_run_planes",
+    "plot_study_planes",
+    "plot_binning_sweep",
+    "plot_beta_planes",
+    "plot_accuracy",
+    "plot_run_planes",
 ]
 
 #: estimators tracked for Gaussian dropout: both views of the mixture estimator as separate entries (so that a
@@ -72,6 +91,7 @@ INFORMATION_ESTIMATORS = ("kl", "binning", "edge", "knn", "variational")
 
 
 # --------------------------------------------------------------------------- the study
+
 
 @dataclass(frozen=True)
 class Study:
@@ -114,8 +134,23 @@ class Study:
         """Names of the extra columns, in first-seen order."""
         return list(dict.fromkeys(k for m in self.meta.values() for k in m))
 
-    def settings(self, fields: Sequence[str] = ("model", "width", "dropout", "variance", "beta", "max_alpha", "epochs",
-                                                 "n_train", "batch_size", "lr", "ip_n_train", "ip_n_test")):
+    def settings(
+        self,
+        fields: Sequence[str] = (
+            "model",
+            "width",
+            "dropout",
+            "variance",
+            "beta",
+            "max_alpha",
+            "epochs",
+            "n_train",
+            "batch_size",
+            "lr",
+            "ip_n_train",
+            "ip_n_test",
+        ),
+    ):
         """One row per run: the chosen :class:`TrainConfig` fields, then the extra columns.
 
         Fields that do not apply to a run are left empty: ``variance`` for information dropout, ``beta`` and
@@ -138,14 +173,26 @@ class Study:
             rows.append(row)
         return pd.DataFrame(rows).set_index("run")
 
-    def run(self, out_root: str | Path | None = None, *, progress: bool = False, resume: bool = True,
-            capture_warnings: bool = False):
+    def run(
+        self,
+        out_root: str | Path | None = None,
+        *,
+        progress: bool = False,
+        resume: bool = True,
+        capture_warnings: bool = False,
+    ):
         """Train every configuration; see :func:`run_study`."""
         return run_study(self, out_root, progress=progress, resume=resume, capture_warnings=capture_warnings)
 
 
-def run_study(study: Study, out_root: str | Path | None = None, *, progress: bool = False, resume: bool = True,
-              capture_warnings: bool = False):
+def run_study(
+    study: Study,
+    out_root: str | Path | None = None,
+    *,
+    progress: bool = False,
+    resume: bool = True,
+    capture_warnings: bool = False,
+):
     """Train the runs of ``study`` one after the other and return one tidy table.
 
     Parameters
@@ -221,22 +268,50 @@ def _safe_dirname(label: str) -> str:
 
 # --------------------------------------------------------------------------- chapter builders
 
+
 def _common(seed, device, num_threads, epochs, ip_epochs, subset, mc_samples, n_noise, n_bins, eval_batch_size):
-    return dict(seed=seed, device=device, num_threads=num_threads, epochs=epochs, ip_epochs=ip_epochs,
-                subset=subset, mc_samples=mc_samples, n_noise=n_noise, n_bins=tuple(n_bins),
-                eval_batch_size=eval_batch_size)
+    return dict(
+        seed=seed,
+        device=device,
+        num_threads=num_threads,
+        epochs=epochs,
+        ip_epochs=ip_epochs,
+        subset=subset,
+        mc_samples=mc_samples,
+        n_noise=n_noise,
+        n_bins=tuple(n_bins),
+        eval_batch_size=eval_batch_size,
+    )
 
 
-
-
-def mnist_study(*, lenet_variance: float = 0.2, fc_variances: Sequence[float] = (0.2, 0.4), info_beta: float = 3.0,
-                info_max_alpha: float = 0.7, kl_dataset_size: int = 60000, epochs: int = 6,
-                n_train: int | None = None, subset: str = "embedded", batch_size: int = 32, lr_lenet: float = 0.05,
-                lr_fc: float = 0.1, momentum: float = 0.9, weight_decay: float = 0.0, schedule: str = "cosine",
-                ip_epochs: Any = "all", ip_n_train: int = 1000, ip_n_test: int = 1000,
-                n_bins: Sequence[int] = (10, 30, 100, 300), n_noise: int = 10, mc_samples: int = 1,
-                include: Sequence[str] = ("lenet-gaussian", "lenet-information", "fc"), seed: int = 0,
-                device: str = "auto", num_threads: int | None = None, eval_batch_size: int = 1000) -> Study:
+def mnist_study(
+    *,
+    lenet_variance: float = 0.2,
+    fc_variances: Sequence[float] = (0.2, 0.4),
+    info_beta: float = 3.0,
+    info_max_alpha: float = 0.7,
+    kl_dataset_size: int = 60000,
+    epochs: int = 6,
+    n_train: int | None = None,
+    subset: str = "embedded",
+    batch_size: int = 32,
+    lr_lenet: float = 0.05,
+    lr_fc: float = 0.1,
+    momentum: float = 0.9,
+    weight_decay: float = 0.0,
+    schedule: str = "cosine",
+    ip_epochs: Any = "all",
+    ip_n_train: int = 1000,
+    ip_n_test: int = 1000,
+    n_bins: Sequence[int] = (10, 30, 100, 300),
+    n_noise: int = 10,
+    mc_samples: int = 1,
+    include: Sequence[str] = ("lenet-gaussian", "lenet-information", "fc"),
+    seed: int = 0,
+    device: str = "auto",
+    num_threads: int | None = None,
+    eval_batch_size: int = 1000,
+) -> Study:
     """The MNIST study (paper Figs. 1, 5, 11, 12, 14, 15).
 
     Runs (labels): ``"LeNet, Gaussian s2=<v>"`` (dropout on the 84-unit layer, variance ``lenet_variance``),
@@ -250,60 +325,131 @@ def mnist_study(*, lenet_variance: float = 0.2, fc_variances: Sequence[float] = 
     bad = sorted(set(include) - {"lenet-gaussian", "lenet-information", "fc"})
     if bad or not include:
         raise ValueError(f"include takes 'lenet-gaussian', 'lenet-information', 'fc'; got {list(include)}")
-    base = dict(dataset="mnist", batch_size=batch_size, momentum=momentum, weight_decay=weight_decay,
-                schedule=schedule, n_train=n_train, ip_n_train=ip_n_train, ip_n_test=ip_n_test,
-                **_common(seed, device, num_threads, epochs, ip_epochs, subset, mc_samples, n_noise, n_bins,
-                          eval_batch_size))
+    base = dict(
+        dataset="mnist",
+        batch_size=batch_size,
+        momentum=momentum,
+        weight_decay=weight_decay,
+        schedule=schedule,
+        n_train=n_train,
+        ip_n_train=ip_n_train,
+        ip_n_test=ip_n_test,
+        **_common(seed, device, num_threads, epochs, ip_epochs, subset, mc_samples, n_noise, n_bins, eval_batch_size),
+    )
     configs, meta = {}, {}
     if "lenet-gaussian" in include:
         label = f"LeNet, Gaussian s2={lenet_variance:g}"
-        configs[label] = TrainConfig(model="lenet", dropout="gaussian", variance=lenet_variance, lr=lr_lenet,
-                                     estimators=GAUSSIAN_ESTIMATORS, **base)
+        configs[label] = TrainConfig(
+            model="lenet",
+            dropout="gaussian",
+            variance=lenet_variance,
+            lr=lr_lenet,
+            estimators=GAUSSIAN_ESTIMATORS,
+            **base,
+        )
         meta[label] = {"network": "LeNet", "dropout_kind": "gaussian", "variance": float(lenet_variance)}
     if "lenet-information" in include:
         label = "LeNet, information"
-        configs[label] = TrainConfig(model="lenet", dropout="information", max_alpha=info_max_alpha,
-                                     beta=info_beta, kl_dataset_size=kl_dataset_size, lr=lr_lenet,
-                                     estimators=INFORMATION_ESTIMATORS, **base)
+        configs[label] = TrainConfig(
+            model="lenet",
+            dropout="information",
+            max_alpha=info_max_alpha,
+            beta=info_beta,
+            kl_dataset_size=kl_dataset_size,
+            lr=lr_lenet,
+            estimators=INFORMATION_ESTIMATORS,
+            **base,
+        )
         meta[label] = {"network": "LeNet", "dropout_kind": "information", "beta": float(info_beta)}
     if "fc" in include:
         for v in fc_variances:
             label = f"FC, Gaussian s2={v:g}"
-            configs[label] = TrainConfig(model="fc", dropout="gaussian", variance=v, lr=lr_fc,
-                                         estimators=GAUSSIAN_ESTIMATORS, **base)
+            configs[label] = TrainConfig(
+                model="fc", dropout="gaussian", variance=v, lr=lr_fc, estimators=GAUSSIAN_ESTIMATORS, **base
+            )
             meta[label] = {"network": "FC", "dropout_kind": "gaussian", "variance": float(v)}
     return Study("MNIST", configs, meta)
 
 
-def cifar10_study(*, variance: float = 0.4, width: float = 0.125, epochs: int = 4, n_train: int | None = None,
-                  subset: str = "embedded", batch_size: int = 64, lr: float = 0.05, momentum: float = 0.9,
-                  weight_decay: float = 5e-4, schedule: str = "cosine", augment: bool | None = False,
-                  ip_epochs: Any = "all", ip_n_train: int = 500, ip_n_test: int = 500,
-                  n_bins: Sequence[int] = (10, 30, 100), n_noise: int = 10, mc_samples: int = 1, seed: int = 0,
-                  device: str = "auto", num_threads: int | None = None, eval_batch_size: int = 1000) -> Study:
+def cifar10_study(
+    *,
+    variance: float = 0.4,
+    width: float = 0.125,
+    epochs: int = 4,
+    n_train: int | None = None,
+    subset: str = "embedded",
+    batch_size: int = 64,
+    lr: float = 0.05,
+    momentum: float = 0.9,
+    weight_decay: float = 5e-4,
+    schedule: str = "cosine",
+    augment: bool | None = False,
+    ip_epochs: Any = "all",
+    ip_n_train: int = 500,
+    ip_n_test: int = 500,
+    n_bins: Sequence[int] = (10, 30, 100),
+    n_noise: int = 10,
+    mc_samples: int = 1,
+    seed: int = 0,
+    device: str = "auto",
+    num_threads: int | None = None,
+    eval_batch_size: int = 1000,
+) -> Study:
     """The CIFAR-10 study (paper Figs. 6, 13): ResNet18 (stage widths times ``width``) with the 128-unit
     softplus bottleneck and Gaussian dropout of variance ``variance`` on it. One run,
     ``"ResNet18 x<width>, Gaussian s2=<v>"``."""
     label = f"ResNet18 x{width:g}, Gaussian s2={variance:g}"
-    cfg = TrainConfig(model="resnet18", dataset="cifar10", dropout="gaussian", variance=variance, width=width,
-                      batch_size=batch_size, lr=lr, momentum=momentum, weight_decay=weight_decay,
-                      schedule=schedule, augment=augment, n_train=n_train, ip_n_train=ip_n_train,
-                      ip_n_test=ip_n_test, estimators=GAUSSIAN_ESTIMATORS,
-                      **_common(seed, device, num_threads, epochs, ip_epochs, subset, mc_samples, n_noise, n_bins,
-                                eval_batch_size))
-    return Study("CIFAR-10", {label: cfg},
-                 {label: {"network": "ResNet18", "width": float(width), "variance": float(variance)}})
+    cfg = TrainConfig(
+        model="resnet18",
+        dataset="cifar10",
+        dropout="gaussian",
+        variance=variance,
+        width=width,
+        batch_size=batch_size,
+        lr=lr,
+        momentum=momentum,
+        weight_decay=weight_decay,
+        schedule=schedule,
+        augment=augment,
+        n_train=n_train,
+        ip_n_train=ip_n_train,
+        ip_n_test=ip_n_test,
+        estimators=GAUSSIAN_ESTIMATORS,
+        **_common(seed, device, num_threads, epochs, ip_epochs, subset, mc_samples, n_noise, n_bins, eval_batch_size),
+    )
+    return Study(
+        "CIFAR-10", {label: cfg}, {label: {"network": "ResNet18", "width": float(width), "variance": float(variance)}}
+    )
 
 
-def beta_study(*, betas: Sequence[float] = (0.1, 1.0, 20.0),
-               widths: Mapping[str, float] | Sequence[float] = (0.125, 0.03125), max_alpha: float = 0.95,
-               kl_dataset_size: int = 50000, epochs: int = 3, n_train: int | None = 1000, subset: str = "embedded", batch_size: int = 100, lr: float = 0.05,
-               momentum: float = 0.9, weight_decay: float = 0.0, schedule: str = "step",
-               milestones: Sequence[int] = (40, 80, 120), gamma: float = 0.1, augment: bool | None = False,
-               ip_epochs: Any = "all", ip_n_train: int = 500, ip_n_test: int = 500,
-               estimators: Sequence[str] = ("kl", "variational"), n_bins: Sequence[int] = (30,),
-               mc_samples: int = 1, seed: int = 0, device: str = "auto", num_threads: int | None = None,
-               eval_batch_size: int = 500) -> Study:
+def beta_study(
+    *,
+    betas: Sequence[float] = (0.1, 1.0, 20.0),
+    widths: Mapping[str, float] | Sequence[float] = (0.125, 0.03125),
+    max_alpha: float = 0.95,
+    kl_dataset_size: int = 50000,
+    epochs: int = 3,
+    n_train: int | None = 1000,
+    subset: str = "embedded",
+    batch_size: int = 100,
+    lr: float = 0.05,
+    momentum: float = 0.9,
+    weight_decay: float = 0.0,
+    schedule: str = "step",
+    milestones: Sequence[int] = (40, 80, 120),
+    gamma: float = 0.1,
+    augment: bool | None = False,
+    ip_epochs: Any = "all",
+    ip_n_train: int = 500,
+    ip_n_test: int = 500,
+    estimators: Sequence[str] = ("kl", "variational"),
+    n_bins: Sequence[int] = (30,),
+    mc_samples: int = 1,
+    seed: int = 0,
+    device: str = "auto",
+    num_threads: int | None = None,
+    eval_batch_size: int = 500,
+) -> Study:
     """The beta study (paper Fig. 7): fullCNN with information dropout after the third convolution.
 
     One run per (width, beta), labelled ``"<size> (x<width>), beta=<b>"``. ``widths`` is a sequence of
@@ -336,12 +482,27 @@ def beta_study(*, betas: Sequence[float] = (0.1, 1.0, 20.0),
     for size, w in named.items():
         for b in betas:
             label = f"{size} (x{w:g}), beta={b:g}"
-            configs[label] = TrainConfig(model="fullcnn", dataset="cifar10", dropout="information",
-                                         max_alpha=max_alpha, beta=b, kl_dataset_size=kl_dataset_size, width=w,
-                                         batch_size=batch_size, lr=lr, momentum=momentum,
-                                         weight_decay=weight_decay, schedule=schedule,
-                                         milestones=tuple(milestones), gamma=gamma, augment=augment,
-                                         n_train=n_train, ip_n_train=ip_n_train, ip_n_test=ip_n_test,
-                                         estimators=tuple(estimators), **common)
+            configs[label] = TrainConfig(
+                model="fullcnn",
+                dataset="cifar10",
+                dropout="information",
+                max_alpha=max_alpha,
+                beta=b,
+                kl_dataset_size=kl_dataset_size,
+                width=w,
+                batch_size=batch_size,
+                lr=lr,
+                momentum=momentum,
+                weight_decay=weight_decay,
+                schedule=schedule,
+                milestones=tuple(milestones),
+                gamma=gamma,
+                augment=augment,
+                n_train=n_train,
+                ip_n_train=ip_n_train,
+                ip_n_test=ip_n_test,
+                estimators=tuple(estimators),
+                **common,
+            )
             meta[label] = {"size": size, "width": w, "beta": b}
     return Study("beta", configs, meta)

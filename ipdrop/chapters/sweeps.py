@@ -7,6 +7,7 @@ compression verdict across seeds.
 * :func:`compression_summary` / :func:`compression_verdict` apply the one compression rule
   (:func:`ipdrop.analysis.compression`) per run and across the seeds of a setting.
 """
+
 from __future__ import annotations
 
 from ..analysis import compression, compression_summary, compression_verdict, load_sweep, mean_planes, param_columns
@@ -14,6 +15,14 @@ from ..plotting import plot_mean_planes
 from ..sweep import expand_grid, parse_grid, run_sweep
 
 __all__ = [
-    "run_sweep", "parse_grid", "expand_grid", "load_sweep", "param_columns", "mean_planes", "plot_mean_planes",
-    "compression", "compression_summary", "compression_verdict",
+    "run_sweep",
+    "parse_grid",
+    "expand_grid",
+    "load_sweep",
+    "param_columns",
+    "mean_planes",
+    "plot_mean_planes",
+    "compression",
+    "compression_summary",
+    "compression_verdict",
 ]

@@ -24,10 +24,10 @@ E[X'] = sum_n 2^-n * 1.5 * 2^n = sum_n 1.5 = inf, exactly as the example needs.
 Numerics: exp(-X') underflows to 0 in float64 as soon as X' > 745 (n >= 9), so f(X) would look like an
 exact zero. Everything here works with log f(X) = -X' directly.
 """
+
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,13 +39,22 @@ from ._common import _bar, _check_list, _check_sizes, _gaussian_dropout_estimate
 
 __all__ = [
     # Example 3.4
-    "EXAMPLE34_LEVEL_MEAN", "example34_sample_log_f", "example34_partial_sums", "running_mean_at",
-    "example34_sampled_means", "example34_figure",
+    "EXAMPLE34_LEVEL_MEAN",
+    "example34_sample_log_f",
+    "example34_partial_sums",
+    "running_mean_at",
+    "example34_sampled_means",
+    "example34_figure",
     # Thm 3.1-3.3 and Prop. 3.5
-    "RandomNetwork", "random_network", "bernoulli_masks", "bernoulli_binning_mi", "bernoulli_vs_gaussian",
+    "RandomNetwork",
+    "random_network",
+    "bernoulli_masks",
+    "bernoulli_binning_mi",
+    "bernoulli_vs_gaussian",
     "relu_log_activation",
     # figures
-    "bernoulli_gaussian_figure", "relu_log_figure",
+    "bernoulli_gaussian_figure",
+    "relu_log_figure",
 ]
 
 # --------------------------------------------------------------------------- Example 3.4 (heavy-tailed input)
@@ -85,8 +94,12 @@ def example34_sampled_means(sizes, n_repeats: int = 20, seed=0) -> np.ndarray:
     """
     sizes = np.asarray(sizes, dtype=int)
     rng = make_rng(seed)
-    return np.stack([running_mean_at(example34_sample_log_f(int(sizes.max()), rng), sizes)
-                     for _ in range(check_int(n_repeats, "n_repeats"))])
+    return np.stack(
+        [
+            running_mean_at(example34_sample_log_f(int(sizes.max()), rng), sizes)
+            for _ in range(check_int(n_repeats, "n_repeats"))
+        ]
+    )
 
 
 def example34_figure(n_levels: int = 30, sizes=None, n_repeats: int = 20, seed: int = 0):
@@ -104,6 +117,7 @@ def example34_figure(n_levels: int = 30, sizes=None, n_repeats: int = 20, seed: 
 
 
 # --------------------------------------------------------------------------- Sec. 3: a fixed random network
+
 
 @dataclass(frozen=True)
 class RandomNetwork:
@@ -133,8 +147,9 @@ class RandomNetwork:
         return self.w1.shape[0], self.w1.shape[1], self.w2.shape[1]
 
 
-def random_network(input_dim: int = 2, hidden: int = 8, units: int = 4, output: str = "relu",
-                   input_sampler=None, seed=0) -> RandomNetwork:
+def random_network(
+    input_dim: int = 2, hidden: int = 8, units: int = 4, output: str = "relu", input_sampler=None, seed=0
+) -> RandomNetwork:
     """Draw a :class:`RandomNetwork` ``input_dim -> hidden (ReLU) -> units (output)``.
 
     Weights are N(0, 2 / fan_in) (He initialisation). Each bias is minus the median pre-activation of its unit
@@ -164,10 +179,12 @@ def random_network(input_dim: int = 2, hidden: int = 8, units: int = 4, output: 
 def _uniform_inputs(low, high):
     def sampler(n, rng, dim):
         return low + (high - low) * rng.random((n, dim))
+
     return sampler
 
 
 # --------------------------------------------------------------------------- Thm 3.1 / 3.2 vs Thm 3.3
+
 
 def bernoulli_masks(units: int, keep_prob: float) -> tuple[np.ndarray, np.ndarray]:
     """All 2^units binary dropout masks and their probabilities (independent units kept w.p. ``keep_prob``)."""
@@ -216,9 +233,19 @@ def bernoulli_binning_mi(fx, keep_prob: float, n_bins: int, value_range) -> floa
     return float(math.log(n) + h_z - h_jz)
 
 
-def bernoulli_vs_gaussian(sizes=(100, 300, 1000, 3000), n_bins=(10, 100, 1000), keep_prob: float = 0.5,
-                          variance: float = 0.4, n_noise: int = 10, input_dim: int = 2, hidden: int = 16,
-                          units: int = 4, seed=0, device="cpu", progress: bool = False) -> pd.DataFrame:
+def bernoulli_vs_gaussian(
+    sizes=(100, 300, 1000, 3000),
+    n_bins=(10, 100, 1000),
+    keep_prob: float = 0.5,
+    variance: float = 0.4,
+    n_noise: int = 10,
+    input_dim: int = 2,
+    hidden: int = 16,
+    units: int = 4,
+    seed=0,
+    device="cpu",
+    progress: bool = False,
+) -> pd.DataFrame:
     """Estimates of I(X;Z) as the sample (and the binning) is refined, for binary and for Gaussian dropout.
 
     Setting: X uniform on [-1, 1]^input_dim, a fixed random network f (``input_dim -> hidden`` ReLU ``-> units``
@@ -242,8 +269,9 @@ def bernoulli_vs_gaussian(sizes=(100, 300, 1000, 3000), n_bins=(10, 100, 1000), 
     n_noise = check_int(n_noise, "n_noise")
     rng = make_rng(seed)
     sampler = _uniform_inputs(-1.0, 1.0)
-    net = random_network(input_dim, hidden, units, output="softplus",
-                         input_sampler=lambda n, r: sampler(n, r, input_dim), seed=rng)
+    net = random_network(
+        input_dim, hidden, units, output="softplus", input_sampler=lambda n, r: sampler(n, r, input_dim), seed=rng
+    )
     x = sampler(int(sizes.max()), rng, input_dim)
     fx = net(x)
     value_range = (0.0, float(fx.max()))
@@ -252,11 +280,20 @@ def bernoulli_vs_gaussian(sizes=(100, 300, 1000, 3000), n_bins=(10, 100, 1000), 
     for n in _bar(sizes, progress, desc="sample sizes"):
         for b in n_bins:
             v = bernoulli_binning_mi(fx[:n], keep_prob, b, value_range)
-            rows.append(dict(dropout="bernoulli", estimator=f"binning, {b} bins", n_bins=b, n=int(n), value=v,
-                             stderr=np.nan))
+            rows.append(
+                dict(dropout="bernoulli", estimator=f"binning, {b} bins", n_bins=b, n=int(n), value=v, stderr=np.nan)
+            )
         for e in _gaussian_dropout_estimates(fx[:n], variance, n_noise, noise_seed, device=device):
-            rows.append(dict(dropout="gaussian", estimator=f"mixture ({e['mode']})", n_bins=0, n=int(n),
-                             value=e["value"], stderr=np.nan if e["stderr"] is None else e["stderr"]))
+            rows.append(
+                dict(
+                    dropout="gaussian",
+                    estimator=f"mixture ({e['mode']})",
+                    n_bins=0,
+                    n=int(n),
+                    value=e["value"],
+                    stderr=np.nan if e["stderr"] is None else e["stderr"],
+                )
+            )
     df = pd.DataFrame(rows)
     df["log_n"] = np.log(df["n"])
     return df
@@ -264,8 +301,10 @@ def bernoulli_vs_gaussian(sizes=(100, 300, 1000, 3000), n_bins=(10, 100, 1000), 
 
 # =========================================================================== Prop. 3.5
 
-def relu_log_activation(sizes=(10, 100, 1000, 10000), n_repeats: int = 20, input_dim: int = 2, hidden: int = 8,
-                        units: int = 3, seed=0) -> pd.DataFrame:
+
+def relu_log_activation(
+    sizes=(10, 100, 1000, 10000), n_repeats: int = 20, input_dim: int = 2, hidden: int = 8, units: int = 3, seed=0
+) -> pd.DataFrame:
     """Sample means of log|f_i(X)| over inputs with f_i(X) != 0, for a random ReLU network (Prop. 3.5).
 
     X is uniform on [0, 1]^input_dim (bounded density, bounded support), f a fixed random two-layer ReLU network
@@ -295,7 +334,15 @@ def relu_log_activation(sizes=(10, 100, 1000, 10000), n_repeats: int = 20, input
             se = np.sqrt(np.maximum(var, 0.0) / c)
         for k, n in enumerate(sizes):
             for i in range(fx.shape[1]):
-                rows.append(dict(repeat=r, n=int(n), unit=i, mean_log=mean[k, i] if c[k, i] else np.nan,
-                                 stderr=se[k, i] if c[k, i] > 1 else np.nan, n_nonzero=int(c[k, i]),
-                                 frac_nonzero=c[k, i] / n))
+                rows.append(
+                    dict(
+                        repeat=r,
+                        n=int(n),
+                        unit=i,
+                        mean_log=mean[k, i] if c[k, i] else np.nan,
+                        stderr=se[k, i] if c[k, i] > 1 else np.nan,
+                        n_nonzero=int(c[k, i]),
+                        frac_nonzero=c[k, i] / n,
+                    )
+                )
     return pd.DataFrame(rows)
