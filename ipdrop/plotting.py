@@ -216,8 +216,10 @@ def run_title(config) -> str:
     kind = cfg.get("dropout")
     if kind == "gaussian":
         drop = f"Gaussian dropout Var(D) = {cfg.get('variance'):g}"
+    elif kind == "bernoulli" and cfg.get("drop_rate") is not None:
+        drop = f"Bernoulli dropout p = {float(cfg['drop_rate']):.3g}"
     elif kind == "bernoulli":
-        # the trainer's Bernoulli layer drops with p = variance / (1 + variance) (the same Var of the mask / mean^2)
+        # configs without drop_rate: the trainer drops with p = variance / (1 + variance), i.e. Var(D) = p / (1 - p)
         v = float(cfg["variance"])
         drop = f"Bernoulli dropout p = {v / (1 + v):.3g} (Var(D) = {v:g})"
     elif kind == "information":

@@ -24,6 +24,8 @@ def test_run_title_names_network_dropout_and_n():
     bern = dict(cfg.to_dict(), dropout="bernoulli", variance=1.0, width=0.5)
     assert run_title(bern).startswith("fc x0.5 on mnist, Bernoulli dropout p = 0.5 (Var(D) = 1), ")
     assert "no dropout" in run_title(dict(cfg.to_dict(), dropout=None))
+    # a config with its own drop rate (the planned TrainConfig.drop_rate) is titled with it
+    assert "Bernoulli dropout p = 0.3, " in run_title(dict(bern, drop_rate=0.3))
 
 
 def _run_folder(path, complete=True):
