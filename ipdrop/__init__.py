@@ -7,9 +7,13 @@ Conventions: all MI values are in nats; ``variance`` means Var(D) = sigma^2 of t
 Gaussian dropout noise D ~ N(1, sigma^2), so Z_i | X=x ~ N(f_i(x), sigma^2 f_i(x)^2). Every MI result
 states whether it is the MI of X uniform on the sample (<= log N) or an estimate of the population MI.
 
-Modules: ``estimators`` (MI estimators), ``dropout`` (layers), ``models`` (the paper's networks),
-``training`` / ``tracker`` (training with information-plane tracking), ``data`` (MNIST, CIFAR-10),
-``plotting``, ``sweep`` / ``aggregate`` (many runs), ``toy``, ``theory``, ``experiments``, ``figures``.
+Layers, from the bottom (a module imports only from layers below it; ``tests/test_structure.py`` checks it):
+``_base`` / ``_io`` / ``_rundir`` (shared checks, atomic files, run-folder files) - ``estimators``,
+``groundtruth``, ``toy`` (MI estimators and problems with known answers) - ``dropout``, ``data``, ``models`` -
+``tracker`` - ``training`` - ``analysis`` (summaries, the one compression rule, sweep loading) - ``runstore``,
+``sweep`` (many runs) - ``plotting`` (every figure) - ``chapters`` (one driver per chapter of the book:
+``chapters.theory``, ``chapters.estimator``, ``chapters.planes``, ``chapters.sweeps``) - ``cli``.
+``studies``, ``aggregate``, ``experiments``, ``figures`` and ``theory`` are deprecated aliases of the new homes.
 """
 from . import data, estimators
 from ._base import VARIANCE_CONVENTION, MIEstimator, MIResult, resolve_device

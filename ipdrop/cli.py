@@ -18,6 +18,7 @@ import argparse
 import dataclasses
 import json
 import sys
+import textwrap
 from pathlib import Path
 from typing import Sequence
 
@@ -89,15 +90,28 @@ def _train_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def _plot_parser(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("plot", help="draw the information planes of a run",
-                              description="Draw the information planes of a run folder (or a results.csv).")
-    p.add_argument("run", metavar="RUN", help="run folder or results.csv")
+    p = subparsers.add_parser(
+        "plot", help="draw the information planes of a run",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=textwrap.fill(
+            "Draw the information planes of a run folder (or of a results.csv): one panel per (I(X;Z) estimator, "
+            "I(Y;Z) estimator) pair and split, one point per tracked epoch, coloured by epoch (MI in nats). The "
+            "title names the run's network, dropout (Var(D), beta or drop rate) and the N of the IP subsets, read "
+            "from the run's config.json.", 88),
+        epilog="examples:\n"
+               "  ipdrop plot runs/fc-0.2                         # writes runs/fc-0.2/information_planes.png\n"
+               "  ipdrop plot runs/fc-0.2 --out fc.pdf --splits train\n"
+               "  ipdrop plot runs/fc-0.2 --pairs mixture-dataset:edge binning-30:binning-30 --dpi 200")
+    p.add_argument("run", metavar="RUN", help="a run folder (written by 'ipdrop train') or its results.csv")
     p.add_argument("--out", "-o", metavar="FILE", default=None,
-                   help="image file (default: RUN/information_planes.png)")
+                   help="image file; the format follows the suffix (.png, .pdf, .svg) "
+                        "(default: information_planes.png next to the results)")
     p.add_argument("--pairs", nargs="+", metavar="X:Y", default=None,
-                   help="estimator pairs, e.g. mixture-dataset:edge binning-30:binning-30 (default: all available)")
-    p.add_argument("--splits", nargs="+", default=["train", "test"], choices=["train", "test"])
-    p.add_argument("--dpi", type=int, default=120)
+                   help="estimator pairs X:Y, X giving I(X;Z) and Y giving I(Y;Z), e.g. mixture-dataset:edge "
+                        "binning-30:binning-30 (default: every pair the table supports)")
+    p.add_argument("--splits", nargs="+", default=["train", "test"], choices=["train", "test"],
+                   help="rows of the figure: the IP subsets of the training and/or test set (default: train test)")
+    p.add_argument("--dpi", type=int, default=120, help="resolution of raster images in dots per inch (default: 120)")
     p.set_defaults(func=_cmd_plot)
     return p
 
@@ -178,7 +192,20 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``ipdrop`` argument parser (subcommands train, plot and, when available, sweep)."""
     from . import __version__
 
-    parser = argparse.ArgumentParser(prog="ipdrop", description="Information-plane analysis for dropout networks.")
+    parser = argparse.ArgumentParser(
+        prog="ipdrop", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=textwrap.fill(
+            "Information-plane analysis for dropout neural networks (Adilova, Geiger & Fischer, ICLR 2023): train a "
+            "network while estimating I(X;Z) and I(Y;Z) (nats) every epoch, draw its information planes, "
+            "re-estimate stored runs, reproduce the paper's runs and run sweeps. 'ipdrop COMMAND --help' describes "
+            "each command.", 88),
+        epilog="examples:\n"
+               "  ipdrop train --model fc --dataset mnist --dropout gaussian --variance 0.2 --epochs 20 --out runs/fc\n"
+               "  ipdrop train --model lenet --dropout information --beta 3 --kl-dataset-size 60000 --out runs/info\n"
+               "  ipdrop plot runs/fc --out fc.png\n"
+               "  ipdrop sweep train --grid seed=0..2 variance=0.2,0.4 --set epochs=5 --out sweeps/variance\n"
+               "\n"
+               "Bad input prints one 'ipdrop COMMAND: error: ...' line and exits with status 2.")
     parser.add_argument("--version", action="version", version=f"ipdrop {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _train_parser(sub)
@@ -243,23 +270,23 @@ def _cmd_plot(args) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
-    from .plotting import plot_planes_grid
-    from .training import load_results
+    from . import _rundir
+    from .plotting import plot_planes_grid, run_title
 
     src = Path(args.run)
     try:
         if src.is_dir():
-            if not (src / "results.csv").exists():
-                raise ValueError(f"{src} holds no results.csv (not a run folder, or the run has not finished an epoch)")
-            df = load_results(src)
+            if not (src / _rundir.RESULTS_FILE).exists():
+                raise ValueError(f"{src} holds no {_rundir.RESULTS_FILE} (not a run folder, or the run has not "
+                                 "finished an epoch)")
+            run_dir = src
             out = Path(args.out) if args.out else src / "information_planes.png"
         elif src.is_file():
-            import pandas as pd
-
-            df = pd.read_csv(src)
+            run_dir = src.parent
             out = Path(args.out) if args.out else src.with_name("information_planes.png")
         else:
             raise ValueError(f"{src} does not exist")
+        df = _rundir.read_results(src)
         pairs = None
         if args.pairs:
             pairs = []
@@ -267,7 +294,9 @@ def _cmd_plot(args) -> int:
                 if item.count(":") != 1:
                     raise ValueError(f"--pairs entries look like X_ESTIMATOR:Y_ESTIMATOR; got {item!r}")
                 pairs.append(tuple(item.split(":")))
-        fig = plot_planes_grid(df, pairs=pairs, splits=args.splits, suptitle=str(src))
+        config = _rundir.read_config(run_dir)
+        title = run_title(config) if config else str(src)
+        fig = plot_planes_grid(df, pairs=pairs, splits=args.splits, suptitle=title)
         from ._io import atomic_path
 
         with atomic_path(out) as tmp:

@@ -1,21 +1,39 @@
 """Information-plane plots from the tidy results table of :func:`ipdrop.training.train` / the tracker.
 
+Every figure of the book is drawn here; the chapter drivers (:mod:`ipdrop.chapters`) compute and call these.
 The table has the columns ``epoch, split, estimator, quantity, value`` (values in nats); a point of an
 information plane is one epoch: x = I(X;Z) of ``x_estimator``, y = I(Y;Z) of ``y_estimator``.
 """
 from __future__ import annotations
 
-from typing import Sequence
+import math
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-__all__ = ["information_plane_points", "plot_information_plane", "plot_planes_grid", "plot_training_curves",
-           "default_pairs",
-           # the book's style (one entry point) and its helpers
-           "style", "STYLE_RC", "PAGE_WIDTH", "figsize", "estimator_label", "ESTIMATOR_LABELS", "ip_axis_labels",
-           "label_entropy", "ip_reference_lines", "epoch_colorbar", "run_title", "table"]
+from . import analysis as _analysis
 
-_XQ, _YQ = "I(X;Z)", "I(Y;Z)"
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "information_plane_points", "plot_information_plane", "plot_planes_grid", "plot_training_curves",
+    "default_pairs", "run_title",
+    # chapters 1-2 (theory, estimator)
+    "example34_plot", "bernoulli_gaussian_figure", "relu_log_figure", "toy_conditional_entropy_figure",
+    "toy_entropy_figure", "toy_mi_figure",
+    # chapters 3-5 (information planes of trained networks)
+    "plot_study_planes", "plot_run_planes", "plot_binning_sweep", "plot_beta_planes", "plot_accuracy",
+    # chapter 6 (sweeps)
+    "plot_mean_planes",
+
+    # the book's style (one entry point) and its helpers
+    "style", "STYLE_RC", "PAGE_WIDTH", "figsize", "estimator_label", "ESTIMATOR_LABELS", "ip_axis_labels",
+    "label_entropy", "ip_reference_lines", "epoch_colorbar", "table",
+]
+
+_XQ, _YQ = _analysis.XQ, _analysis.YQ
 
 
 def _as_frame(df):
@@ -131,7 +149,8 @@ def default_pairs(df) -> list[tuple[str, str]]:
 
 
 def plot_planes_grid(df, pairs: Sequence[tuple[str, str]] | None = None, splits: Sequence[str] = ("train", "test"),
-                     *, cmap: str = "viridis", panel_size: tuple[float, float] = (4.2, 3.4), suptitle: str | None = None):
+                     *, cmap: str = "viridis", panel_size: tuple[float, float] = (4.2, 3.4),
+                     suptitle: str | None = None):
     """Several information planes side by side: one column per (x, y) estimator pair, one row per split.
 
     Parameters
@@ -187,6 +206,41 @@ def plot_training_curves(df, ax=None, *, quantity: str = "accuracy"):
     ax.set_ylabel(quantity)
     ax.legend(fontsize="small")
     return ax
+
+
+def run_title(config) -> str:
+    """A figure title from a run's configuration (a :class:`~ipdrop.training.TrainConfig` or its dict, as in
+    ``config.json``): network and data, the dropout and its strength, and the N of the IP subsets, e.g.
+    ``"fc on mnist, Gaussian dropout Var(D) = 0.2, IP on N = 1000 train / 1000 test inputs"``."""
+    if hasattr(config, "to_dict"):
+        cfg = config.to_dict()
+    elif isinstance(config, Mapping):
+        cfg = dict(config)
+        if isinstance(cfg.get("config"), Mapping):  # a whole config.json
+            cfg = dict(cfg["config"])
+    else:
+        raise ValueError(f"run_title() takes a TrainConfig or a config dict (config.json); got {type(config).__name__}")
+    head = f"{cfg.get('model', '?')}"
+    if cfg.get("width") not in (None, 1, 1.0):
+        head += f" x{cfg['width']:g}"
+    head += f" on {cfg.get('dataset', '?')}"
+    kind = cfg.get("dropout")
+    if kind == "gaussian":
+        drop = f"Gaussian dropout Var(D) = {cfg.get('variance'):g}"
+    elif kind == "bernoulli" and cfg.get("drop_rate") is not None:
+        drop = f"Bernoulli dropout p = {float(cfg['drop_rate']):.3g}"
+    elif kind == "bernoulli":
+        # configs without drop_rate: the trainer drops with p = variance / (1 + variance), i.e. Var(D) = p / (1 - p)
+        v = float(cfg["variance"])
+        drop = f"Bernoulli dropout p = {v / (1 + v):.3g} (Var(D) = {v:g})"
+    elif kind == "information":
+        drop = f"information dropout beta = {cfg.get('beta'):g}, max alpha = {cfg.get('max_alpha'):g}"
+    else:
+        drop = "no dropout"
+    parts = [head, drop]
+    if cfg.get("ip_n_train") is not None:
+        parts.append(f"IP on N = {cfg['ip_n_train']} train / {cfg.get('ip_n_test')} test inputs")
+    return ", ".join(parts)
 
 
 # =========================================================================== the book's plotting style
@@ -365,37 +419,6 @@ def epoch_colorbar(mappable, ax=None, *, label: str = "epoch", max_ticks: int = 
     return cb
 
 
-def run_title(config) -> str:
-    """A figure title from a run's ``config.json`` (or its ``"config"`` part): model, data set, dropout and
-    its parameter, training-set size N, seed. E.g. ``"FC on MNIST · Gaussian dropout, Var(D) = 0.444 ·
-    N = 60,000 · seed 0"``."""
-    if not isinstance(config, dict):
-        raise ValueError(f"run_title(): expected the run's config dict; got {type(config).__name__}")
-    cfg = config.get("config", config)
-    resolved = config.get("resolved", {}) if "config" in config else {}
-    models = {"fc": "FC", "lenet": "LeNet", "resnet18": "ResNet18", "fullcnn": "fullCNN"}
-    datasets = {"mnist": "MNIST", "cifar10": "CIFAR-10"}
-    parts = [f"{models.get(cfg.get('model'), cfg.get('model', '?'))} on "
-             f"{datasets.get(cfg.get('dataset'), cfg.get('dataset', '?'))}"]
-    dropout = cfg.get("dropout")
-    if dropout == "gaussian":
-        parts.append(f"Gaussian dropout, Var(D) = {float(cfg['variance']):.3g}" if cfg.get("variance") is not None
-                     else "Gaussian dropout")
-    elif dropout == "information":
-        parts.append(f"information dropout, β = {cfg['beta']:g}" if cfg.get("beta") is not None
-                     else "information dropout")
-    elif dropout is None:
-        parts.append("no dropout")
-    else:
-        parts.append(f"{dropout} dropout")
-    n = resolved.get("n_train", cfg.get("n_train"))
-    if n is not None:
-        parts.append(f"N = {int(n):,}")
-    if cfg.get("seed") is not None:
-        parts.append(f"seed {cfg['seed']}")
-    return " · ".join(parts)
-
-
 def _format_number(x, digits: int) -> str:
     """One table cell: ``digits`` significant digits for floats, every digit for integers, ``—`` for NaN."""
     if x is None:
@@ -478,3 +501,470 @@ def table(df, caption: str | None = None, *, digits: int = 3, formats: dict | No
     if numeric:
         styler = styler.set_properties(subset=numeric, **{"text-align": "right", "font-variant-numeric": "tabular-nums"})
     return styler
+
+
+# =========================================================================== chapters 1-2: theory and estimator
+# (moved from ipdrop.figures)
+
+def example34_plot(partial, sizes, means):
+    """Example 3.4: exact partial sums of E[log f(X)] (left) and sample estimates against N (right).
+
+    ``partial`` from :func:`ipdrop.chapters.theory.example34_partial_sums`, ``means`` (streams x sizes) from
+    :func:`ipdrop.chapters.theory.example34_sampled_means` at ``sizes``. Returns ``(fig, summary)`` where
+    ``summary`` holds the plotted numbers (for printing in the notebook).
+    """
+    import matplotlib.pyplot as plt
+
+    sizes = np.asarray(sizes)
+    n_levels, n_repeats = len(partial), len(means)
+    lo, med, hi = np.percentile(means, [10, 50, 90], axis=0)
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.8), constrained_layout=True)
+    k = np.arange(1, n_levels + 1)
+    a.plot(k, partial, "o-", ms=3, label=r"$\sum_{n\leq K} \mathbb{E}[\log f(X);\ \mathrm{level}\ n] = -1.5K$")
+    a.set_xlabel("number of levels K in the partial sum")
+    a.set_ylabel(r"partial sum of $\mathbb{E}[\log|f(X)|]$ [nats]")
+    a.set_title("exact series: diverges to $-\\infty$")
+    a.legend(fontsize=8)
+    b.fill_between(sizes, lo, hi, alpha=0.3, label=f"10–90% of {n_repeats} sample streams")
+    b.plot(sizes, med, "o-", ms=3, label="median sample mean")
+    b.plot(sizes, -1.5 * np.log2(sizes), "k--", lw=1, label=r"$-1.5\,\log_2 N$ (levels reached)")
+    b.set_xscale("log")
+    b.set_xlabel("number of samples N")
+    b.set_ylabel(r"sample mean of $\log|f(X)|$ [nats]")
+    b.set_title("sampled estimate: never settles")
+    b.legend(fontsize=8)
+    summary = {"sizes": sizes, "median": med, "p10": lo, "p90": hi, "partial_sums": partial}
+    return fig, summary
+
+
+def _band(ax, x, lo, hi, color, label=None, alpha=0.25):
+    ax.fill_between(x, lo, hi, color=color, alpha=alpha, lw=0, label=label)
+
+
+def bernoulli_gaussian_figure(df):
+    """Thm 3.1 vs Thm 3.3: I(X;Z) estimates against N for binary (binning, several bin counts) and Gaussian
+    dropout (mixture, dataset and held-out views), with the log N ceiling. ``df`` from
+    :func:`ipdrop.chapters.theory.bernoulli_vs_gaussian`. Returns the Figure."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2), constrained_layout=True)
+    bern = df[df.dropout == "bernoulli"]
+    bins = sorted(bern.n_bins.unique())
+    cmap = plt.get_cmap("Blues")
+    for k, b in enumerate(bins):
+        s = bern[bern.n_bins == b].sort_values("n")
+        ax.plot(s.n, s.value, "o-", ms=3, color=cmap(0.4 + 0.6 * k / max(1, len(bins) - 1)),
+                label=f"binary dropout: binning, {b} bins")
+    gauss = df[df.dropout == "gaussian"]
+    err = _analysis.error_column(gauss) or "stderr"
+    for est, color in zip(sorted(gauss.estimator.unique()), ("tab:orange", "tab:red")):
+        s = gauss[gauss.estimator == est].sort_values("n")
+        ax.plot(s.n, s.value, "s-", ms=3, color=color, label=f"Gaussian dropout: {est}")
+        _band(ax, s.n, s.value - 1.96 * s[err], s.value + 1.96 * s[err], color)
+    n = np.sort(df.n.unique())
+    ax.plot(n, np.log(n), "k--", lw=1, label=r"$\log N$ (ceiling for X uniform on the sample)")
+    ax.set_xscale("log")
+    ax.set_xlabel("number of samples N")
+    ax.set_ylabel(r"estimate of $I(X;Z)$ [nats]")
+    ax.set_title("binary dropout: estimates follow log N; Gaussian dropout: they settle")
+    ax.legend(fontsize=7, loc="upper left")
+    return fig
+
+
+def relu_log_figure(df, ex34_sizes=None, ex34_means=None):
+    """Prop. 3.5: sample means of log f_i(X) (over f_i(X) > 0) of a random ReLU network settle as N grows.
+
+    Left: per unit, the median over repeats with the 10-90% band, and for the first stream the
+    +-1.96 standard-error band. Right: width of the 10-90% band against N (log-log) for the ReLU units, and,
+    when ``ex34_means`` (repeats x sizes, :func:`ipdrop.chapters.theory.example34_sampled_means`) is given, for
+    Example 3.4, with an N^(-1/2) reference. ``df`` from :func:`ipdrop.chapters.theory.relu_log_activation`.
+    Returns ``(fig, summary)`` with the plotted per-unit numbers as a DataFrame.
+    """
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.8), constrained_layout=True)
+    colors = plt.get_cmap("tab10")
+    err = _analysis.error_column(df) or "stderr"
+    rows = []
+    for i in sorted(df.unit.unique()):
+        s = df[df.unit == i]
+        g = s.groupby("n").mean_log
+        n = np.asarray(g.median().index)
+        med, lo, hi = g.median().values, g.quantile(0.1).values, g.quantile(0.9).values
+        a.plot(n, med, "o-", ms=3, color=colors(i), label=f"unit {i}: median over streams")
+        _band(a, n, lo, hi, colors(i))
+        first = s[s.repeat == s.repeat.min()].sort_values("n")
+        a.plot(first.n, first.mean_log - 1.96 * first[err], ":", color=colors(i), lw=1)
+        a.plot(first.n, first.mean_log + 1.96 * first[err], ":", color=colors(i), lw=1)
+        b.plot(n, hi - lo, "o-", ms=3, color=colors(i), label=f"ReLU unit {i}")
+        rows += [dict(unit=i, n=int(nn), median=m, p10=q10, p90=q90) for nn, m, q10, q90 in zip(n, med, lo, hi)]
+    a.set_xscale("log")
+    a.set_xlabel("number of samples N")
+    a.set_ylabel(r"mean of $\log f_i(X)$ over $f_i(X)>0$ [nats]")
+    a.set_title("ReLU net, X uniform on $[0,1]^n$: the estimate settles")
+    a.plot([], [], "k:", lw=1, label=r"one stream $\pm 1.96$ s.e.")
+    a.legend(fontsize=7)
+    if ex34_means is not None:
+        lo34, hi34 = np.percentile(ex34_means, [10, 90], axis=0)
+        b.plot(ex34_sizes, hi34 - lo34, "k^-", ms=3, label="Example 3.4 (log f(X) = -X')")
+    n_all = np.sort(df.n.unique()).astype(float)
+    ref = df[df.n == n_all[0]].groupby("unit").mean_log.agg(lambda v: np.subtract(*np.percentile(v, [90, 10]))).mean()
+    b.plot(n_all, ref * np.sqrt(n_all[0] / n_all), "k--", lw=1, label=r"$\propto N^{-1/2}$")
+    b.set_xscale("log")
+    b.set_yscale("log")
+    b.set_xlabel("number of samples N")
+    b.set_ylabel("width of the 10–90% band [nats]")
+    b.set_title("spread across independent streams")
+    b.legend(fontsize=7)
+    return fig, pd.DataFrame(rows)
+
+
+def toy_conditional_entropy_figure(df):
+    """Fig. 2/9: MC estimate of h(Z|X) against N for several dimensions (median over repeats, 10-90% band),
+    one panel per variance, exact values dashed. ``df`` from
+    :func:`ipdrop.chapters.estimator.toy_conditional_entropy`."""
+    import matplotlib.pyplot as plt
+
+    variances = sorted(df.variance.unique())
+    fig, axes = plt.subplots(1, len(variances), figsize=(5 * len(variances), 3.8), constrained_layout=True,
+                             squeeze=False)
+    colors = plt.get_cmap("viridis")
+    dims = sorted(df.dim.unique())
+    for ax, var in zip(axes[0], variances):
+        for k, d in enumerate(dims):
+            s = df[(df.variance == var) & (df.dim == d)]
+            g = s.groupby("n").estimate
+            n = np.asarray(g.median().index)
+            c = colors(k / max(1, len(dims) - 1) * 0.9)
+            ax.plot(n, g.median(), "o-", ms=3, color=c, label=f"dim {d}")
+            _band(ax, n, g.quantile(0.1), g.quantile(0.9), c, alpha=0.2)
+            ax.axhline(s.exact.iloc[0], color=c, ls="--", lw=1)
+        ax.set_xscale("log")
+        ax.set_xlabel("number of input samples N")
+        ax.set_ylabel(r"estimate of $h(Z\mid X)$ [nats]")
+        ax.set_title(rf"$\sigma^2 = {var:g}$ (dashed: exact)")
+        ax.legend(fontsize=7, ncol=2)
+    return fig
+
+
+def toy_entropy_figure(df):
+    """Fig. 3/8: h(Z) by the mixture (dataset and held-out views) against the Gaussian upper bound and the
+    exact value, as the dimension grows. ``df`` from :func:`ipdrop.chapters.estimator.toy_entropy_vs_dim`."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4), constrained_layout=True)
+    styles = {"exact h(Z)": ("k-", 2), "Gaussian upper bound": ("C3^-", 1.5), "mixture (dataset)": ("C0o-", 1.5),
+              "mixture (heldout)": ("C1s-", 1.5), "exact h(Z|X)": ("k:", 1)}
+    for q, (st, lw) in styles.items():
+        s = df[df.quantity == q].sort_values("dim")
+        if len(s):
+            ax.plot(s.dim, s.value, st, lw=lw, ms=4, label=q)
+    ax.set_xlabel("dimension n of X and Z")
+    ax.set_ylabel(r"$h(Z)$ [nats]")
+    ax.set_title(r"$h(Z)$ on the toy problem")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def toy_mi_figure(df):
+    """Fig. 4/10: I(X;Z) against the dimension by every estimator, with the exact value and log N.
+
+    Left: the mixture estimator (dataset and held-out views), EDGE and DoE; right: binning by number of bins and
+    by bin width. ``df`` from :func:`ipdrop.chapters.estimator.toy_mi_vs_dim`."""
+    import matplotlib.pyplot as plt
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True, sharey=True)
+    ex = df.groupby("dim").exact.first()
+    for ax in (a, b):
+        ax.plot(ex.index, ex.values, "k-", lw=2, label="exact (quadrature)")
+        ax.axhline(df.log_n.iloc[0], color="k", ls="--", lw=1, label=r"$\log N$")
+        ax.set_xlabel("dimension n of X and Z")
+    marks = {"ours (dataset)": "C0o-", "ours (heldout)": "C1s-", "edge": "C2D-", "doe": "C3^-", "doe.l": "C4v-"}
+    for est, st in marks.items():
+        s = df[df.estimator == est].sort_values("dim")
+        if len(s):
+            a.plot(s.dim, s.value, st, ms=4, label=est)
+    a.set_ylabel(r"estimate of $I(X;Z)$ [nats]")
+    a.set_title("mixture (ours), EDGE, DoE")
+    a.legend(fontsize=8)
+    for est, cmap, st in (("binning (bins)", "Blues", "o-"), ("binning (width)", "Oranges", "s--")):
+        s = df[df.estimator == est]
+        settings = list(dict.fromkeys(s.setting))
+        for k, setting in enumerate(settings):
+            t = s[s.setting == setting].sort_values("dim")
+            b.plot(t.dim, t.value, st, ms=4, color=plt.get_cmap(cmap)(0.45 + 0.55 * k / max(1, len(settings) - 1)),
+                   label=f"binning, {setting}")
+    b.set_title("binning (X uniform on the sample)")
+    b.legend(fontsize=8)
+    return fig
+
+
+# =========================================================================== chapters 3-5: trained networks
+# (moved from ipdrop.studies)
+
+def _sub(df, run):
+    return df[df["run"] == run] if "run" in df.columns and run is not None else df
+
+
+def plot_study_planes(df, pairs: Sequence[tuple[str, str]], *, runs: Sequence[str] | None = None,
+                      split: str = "train", panel_size: tuple[float, float] = (3.9, 3.1), suptitle: str | None = None):
+    """Grid of information planes: one row per run, one column per ``(x_estimator, y_estimator)`` pair.
+
+    Points are epochs coloured by epoch (:func:`ipdrop.plotting.plot_information_plane`). A pair that a
+    run lacks (e.g. ``mixture-*`` for information dropout) leaves an empty panel with a note.
+    ``pairs`` may also be a mapping ``run -> pairs`` for per-run pairs (same number of columns).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    _analysis._check_table(df)
+    if runs is None:
+        runs = list(df["run"].cat.categories if hasattr(df["run"], "cat") else dict.fromkeys(df["run"])) \
+            if "run" in df.columns else [None]  # type: ignore[list-item]  # None: the table holds one run
+    per_run = pairs if isinstance(pairs, Mapping) else {r: list(pairs) for r in runs}
+    ncol = max(len(per_run.get(r, [])) for r in runs)
+    if ncol == 0:
+        raise ValueError("pairs must name at least one (x_estimator, y_estimator) pair")
+    fig, axes = plt.subplots(len(runs), ncol, squeeze=False, constrained_layout=True,
+                             figsize=(panel_size[0] * ncol, panel_size[1] * len(runs)))
+    for i, run in enumerate(runs):
+        sub = _sub(df, run)
+        prs = list(per_run.get(run, []))
+        for j in range(ncol):
+            ax = axes[i, j]
+            if j >= len(prs):
+                ax.set_axis_off()
+                continue
+            xe, ye = prs[j]
+            title = f"{run}\n{xe} / {ye}" if run is not None else f"{xe} / {ye}"
+            try:
+                plot_information_plane(sub, xe, ye, split, ax=ax, title=title, colorbar=(j == len(prs) - 1))
+            except ValueError:
+                ax.text(0.5, 0.5, f"{xe} / {ye}\nnot tracked for this run", ha="center", va="center",
+                        fontsize="small", transform=ax.transAxes)
+                ax.set_axis_off()
+            ax.title.set_fontsize("small")
+    if suptitle:
+        fig.suptitle(suptitle)
+    return fig
+
+
+def plot_run_planes(df, run: str | None, pairs: Sequence[tuple[str, str]], *, splits: Sequence[str] = ("train", "test"),
+                    panel_size: tuple[float, float] = (3.9, 3.1)):
+    """Information planes of one run: one row per split, one column per ``(x_estimator, y_estimator)`` pair
+    (e.g. Figs. 6 and 13 side by side); :func:`ipdrop.plotting.plot_planes_grid` on the run's rows.
+    Returns the Figure."""
+    pairs = list(pairs)
+    if not pairs:
+        raise ValueError("pairs must name at least one (x_estimator, y_estimator) pair")
+    fig = plot_planes_grid(_sub(df, run), pairs, splits, panel_size=panel_size,
+                           suptitle=None if run is None else str(run))
+    for ax in fig.axes:
+        ax.title.set_fontsize("small")
+    return fig
+
+
+def plot_binning_sweep(df, run: str | None = None, *, splits: Sequence[str] = ("train", "test"),
+                       panel_size: tuple[float, float] = (3.6, 3.0)):
+    """Fig. 14: the binning information plane for every tracked bin count (columns) and split (rows), with
+    the ceiling log N (N = number of samples the estimate used) drawn as a dashed line."""
+    sub = _sub(df, run)
+    pairs = _analysis.binning_pairs(sub)
+    if not pairs:
+        raise ValueError("the table holds no binning estimates")
+    splits = [s for s in splits if (sub["split"] == s).any()]
+    fig = plot_planes_grid(sub, pairs, splits, panel_size=panel_size,
+                           suptitle=None if run is None else f"{run}: binning estimates (dashed: log N)")
+    panels = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+    for ax, (split, (xe, _)) in zip(panels, [(sp, pr) for sp in splits for pr in pairs]):
+        ax.set_title(f"{split}: {xe.replace('binning-', '')} bins", fontsize="small")
+        n = sub[(sub["estimator"] == xe) & (sub["split"] == split)]["n"].dropna()
+        if len(n):
+            ax.axvline(math.log(int(n.iloc[0])), ls="--", color="0.4", lw=0.8)
+    return fig
+
+
+def plot_beta_planes(df, *, x_estimator: str = "kl", y_estimator: str = "variational", split: str = "train",
+                     panel_size: tuple[float, float] = (4.6, 3.6), cmap: str = "viridis"):
+    """Fig. 7: one panel per network size; every beta is a line through its epochs (marker per beta, points
+    coloured by epoch, label at the last epoch). Needs the extra columns ``size`` and ``beta``
+    (:func:`ipdrop.chapters.planes.beta_study`). The x axis is logarithmic when the values span more than a
+    factor 20."""
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import Normalize
+
+    _analysis._check_table(df, ("run", "size", "beta", "epoch", "split", "estimator", "quantity", "value"))
+    sizes = list(dict.fromkeys(df["size"]))
+    betas = sorted(dict.fromkeys(df["beta"].astype(float)))
+    markers = ["o", "s", "^", "D", "v", "P", "X", "*"]
+    norm = Normalize(vmin=float(df["epoch"].min()), vmax=float(df["epoch"].max()))
+    fig, axes = plt.subplots(1, len(sizes), squeeze=False, constrained_layout=True,
+                             figsize=(panel_size[0] * len(sizes), panel_size[1]))
+    sc = None
+    for ax, size in zip(axes[0], sizes):
+        xs = []
+        for k, b in enumerate(betas):
+            sub = df[(df["size"] == size) & (df["beta"].astype(float) == b)]
+            if sub.empty:
+                continue
+            pts = information_plane_points(sub, x_estimator, y_estimator, split)
+            xs += list(pts["x"])
+            ax.plot(pts["x"], pts["y"], "-", color="0.7", lw=0.8, zorder=1)
+            sc = ax.scatter(pts["x"], pts["y"], c=pts["epoch"], cmap=cmap, norm=norm, marker=markers[k % len(markers)],
+                            s=30, edgecolors="k", linewidths=0.3, zorder=2, label=f"beta={b:g}")
+            ax.annotate(f"beta={b:g}", (pts["x"].iloc[-1], pts["y"].iloc[-1]), textcoords="offset points",
+                        xytext=(4, 4), fontsize="x-small")
+        pos = np.asarray([v for v in xs if np.isfinite(v) and v > 0])
+        if len(pos) and pos.max() / pos.min() > 20:
+            from matplotlib.ticker import NullFormatter
+
+            ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_title(f"{size} network ({split})", fontsize="medium")
+        ax.set_xlabel(f"{_XQ} [nats]  ({x_estimator})")
+        ax.set_ylabel(f"{_YQ} [nats]  ({y_estimator})")
+        ax.legend(fontsize="x-small", loc="lower right")
+    if sc is not None:
+        cb = fig.colorbar(sc, ax=list(axes[0]))
+        cb.set_label("epoch")
+    return fig
+
+
+def plot_accuracy(df, *, split: str = "test", estimator: str = "eval", ax=None):
+    """Accuracy (%) per epoch, one line per run. Returns the Axes."""
+    import matplotlib.pyplot as plt
+
+    _analysis._check_table(df)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.0, 3.2))
+    sel = df[(df["quantity"] == "accuracy") & (df["split"] == split) & (df["estimator"] == estimator)]
+    if sel.empty:
+        raise ValueError(f"no accuracy rows for split {split!r} and estimator {estimator!r}")
+    groups = sel.groupby("run", observed=True, sort=True) if "run" in sel.columns else [(None, sel)]
+    for run, g in groups:
+        g = g.sort_values("epoch")
+        ax.plot(g["epoch"], 100 * g["value"], marker=".", label=str(run) if run is not None else None)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(f"{split} accuracy [%] ({estimator})")
+    if "run" in sel.columns:
+        ax.legend(fontsize="x-small")
+    return ax
+
+
+# =========================================================================== chapter 6: sweeps
+# (moved from ipdrop.aggregate)
+
+def plot_mean_planes(df: pd.DataFrame, by: str | None = None, *, x_estimator: str | None = None,
+                     y_estimator: str | None = None, split: str | None = "train", layer=None, over: str = "seed",
+                     band: str = "ci", level: float = 0.95, cmap: str = "viridis", axes=None, panel_size=(4.0, 3.6)):
+    """Mean information planes across seeds, one panel per value of ``by``, on shared axes.
+
+    Each point is one epoch at (mean I(X;Z), mean I(Y;Z)) across ``over``
+    (seeds), with error bars in both coordinates, coloured by epoch; the points of
+    one setting are joined in epoch order.
+
+    Parameters
+    ----------
+    df : DataFrame
+        Tidy table from :func:`ipdrop.analysis.load_sweep` (rows with quantities ``I(X;Z)`` and ``I(Y;Z)``).
+    by : str, optional
+        Parameter with one panel per value, e.g. ``"variance"`` or ``"beta"``.
+        Other varying parameters become separate lines inside each panel.
+    x_estimator, y_estimator : str, optional
+        Estimator for I(X;Z) / I(Y;Z) (e.g. ``"mixture-dataset"``, ``"binning-30"``);
+        needed when the table holds several for a quantity.
+    split : str or None
+        Split to plot (default ``"train"``; ignored when the table has no ``split`` column).
+    layer : optional
+        Layer to plot when the table has a ``layer`` column with several values.
+    over : str
+        Column averaged over.
+    band : {"ci", "std"}
+        Error bars: the Student-t ``level`` confidence interval of the mean, or ± one std.
+    cmap : str
+        Colormap for the epochs.
+    axes : sequence of Axes, optional
+        One axes per panel; default a new figure.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib import colors
+
+    if band not in ("ci", "std"):
+        raise ValueError(f"band must be 'ci' or 'std', got {band!r}")
+    _analysis._check_columns(df, ["quantity", "epoch", "value", over], "plot_mean_planes")
+    params = [c for c in _analysis.param_columns(df) if c != over]
+    if by is not None and by not in params:
+        raise ValueError(f"by={by!r} is not a sweep parameter of the table; parameters: {params}")
+    if split is not None and "split" in df.columns:
+        df = _analysis.pick_one(df, "split", split, "the plane")
+    if "layer" in df.columns:
+        df = _analysis.pick_one(df, "layer", layer, "the plane")
+    parts = {}
+    for q, est in (("I(X;Z)", x_estimator), ("I(Y;Z)", y_estimator)):
+        sub = df[df["quantity"] == q]
+        if sub.empty:
+            raise ValueError(f"the table has no {q} rows (quantities: {sorted(df['quantity'].unique())})")
+        sub = _analysis.pick_one(sub, "estimator", est, q)
+        m = _analysis.mean_planes(sub, by=params, over=over, level=level)
+        parts[q] = m.drop(columns=[c for c in ("estimator", "quantity") if c in m.columns])
+    keys = params + ["epoch"]
+    plane = parts["I(X;Z)"].merge(parts["I(Y;Z)"], on=[k for k in keys if k in parts["I(X;Z)"].columns],
+                                  suffixes=("_x", "_y"))
+    if plane.empty:
+        raise ValueError("I(X;Z) and I(Y;Z) share no (setting, epoch); nothing to plot")
+    err = "ci" if band == "ci" else "std"
+    panels = [None] if by is None else sorted(plane[by].dropna().unique().tolist())
+    if axes is None:
+        fig, axes = plt.subplots(1, len(panels), figsize=(panel_size[0] * len(panels), panel_size[1]),
+                                 sharex=True, sharey=True, squeeze=False, constrained_layout=True)
+        axes = list(axes[0])
+    else:
+        axes = list(np.atleast_1d(axes))
+        if len(axes) != len(panels):
+            raise ValueError(f"{len(axes)} axes given for {len(panels)} panels")
+        fig = axes[0].figure
+    norm = colors.Normalize(vmin=float(plane["epoch"].min()), vmax=max(float(plane["epoch"].max()),
+                                                                        float(plane["epoch"].min()) + 1e-9))
+    colormap = plt.get_cmap(cmap)
+    line_keys = [p for p in params if p != by and plane[p].nunique(dropna=False) > 1]
+    styles = ["-", "--", ":", "-."]
+    markers = ["o", "s", "^", "D", "v", "P"]
+    band_label = f"{int(level * 100)}% CI" if band == "ci" else "± 1 std"
+    for ax, panel in zip(axes, panels):
+        sub = plane if panel is None else plane[plane[by] == panel]
+        groups = sub.groupby(line_keys, dropna=False, sort=True) if line_keys else [((), sub)]
+        for j, (gkey, g) in enumerate(groups):
+            g = g.sort_values("epoch")
+            gkey = gkey if isinstance(gkey, tuple) else (gkey,)
+            n_seeds = int(min(g["n_x"].min(), g["n_y"].min()))
+            label = ", ".join(f"{k}={v}" for k, v in zip(line_keys, gkey)) or "mean"
+            label += f" (n={n_seeds} {over}s, {band_label})"
+            ax.plot(g["mean_x"], g["mean_y"], styles[j % len(styles)], color="0.5", lw=1, zorder=1,
+                    marker=markers[j % len(markers)], markersize=0, label=None)
+            ax.plot([], [], styles[j % len(styles)], color="0.4", lw=1, marker=markers[j % len(markers)],
+                    markerfacecolor="0.8", markeredgecolor="k", label=label)  # legend entry only
+            xerr = np.nan_to_num(g[f"{err}_x"].to_numpy(dtype=float))
+            yerr = np.nan_to_num(g[f"{err}_y"].to_numpy(dtype=float))
+            for (ex, ey, x, y, ep) in zip(xerr, yerr, g["mean_x"], g["mean_y"], g["epoch"]):
+                ax.errorbar(x, y, xerr=ex, yerr=ey, fmt="none", ecolor=colormap(norm(ep)), elinewidth=1,
+                            capsize=2, alpha=0.8, zorder=2)
+            ax.scatter(g["mean_x"], g["mean_y"], c=g["epoch"], cmap=colormap, norm=norm, s=28,
+                       marker=markers[j % len(markers)], edgecolors="k", linewidths=0.4, zorder=3)
+        ax.set_xlabel("I(X;Z) [nats]")
+        if panel is not None:
+            ax.set_title(f"{by} = {panel}")
+        ax.legend(fontsize="small", loc="best")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("I(Y;Z) [nats]")
+    sm = plt.cm.ScalarMappable(norm=norm, cmap=colormap)
+    fig.colorbar(sm, ax=axes, label="epoch")
+    return fig

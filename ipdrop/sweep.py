@@ -1070,7 +1070,7 @@ def _cli_main(args) -> int:
         return 130
     print(report.summary())
     if args.aggregate:
-        from .aggregate import compression_summary, load_sweep
+        from .analysis import compression_summary, load_sweep
 
         try:
             df = load_sweep(args.out)

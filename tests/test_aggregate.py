@@ -23,7 +23,8 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from ipdrop.aggregate import compression_summary, load_sweep, mean_planes, plot_mean_planes  # noqa: E402
+from ipdrop.analysis import compression_summary, load_sweep, mean_planes  # noqa: E402
+from ipdrop.plotting import plot_mean_planes  # noqa: E402
 from ipdrop.sweep import run_sweep  # noqa: E402
 
 SEEDS = [0, 1, 2]
@@ -128,6 +129,9 @@ def test_compression_summary(table):
         assert r["epoch_max"] == 2 and r["epoch_last"] == 4
         assert r["drop"] == pytest.approx(2 * v, abs=1e-12)  # max - last = v * (2 - 0)
         assert r["rel_drop"] == pytest.approx(2 * v / (1 + 2 * v + 0.1 * s), abs=1e-12)
+        # the one rule, one seed, no Monte-Carlo errors: threshold = max(0.1, 2% of the peak)
+        assert r["threshold"] == pytest.approx(max(0.1, 0.02 * (1 + 2 * v + 0.1 * s)), abs=1e-12)
+        assert bool(r["compressed"])
     summ = compression_summary(df)
     summ = summ[(summ.split == "train") & (summ.estimator == "binning-30")].set_index("variance")
     for v in VARIANCES:
@@ -137,6 +141,10 @@ def test_compression_summary(table):
         rel = [2 * v / (1 + 2 * v + 0.1 * s) for s in SEEDS]
         assert summ.loc[v, "rel_drop_mean"] == pytest.approx(np.mean(rel), abs=1e-12)
         assert summ.loc[v, "rel_drop_std"] == pytest.approx(np.std(rel, ddof=1), abs=1e-12)
+        # across the seeds: same drop in every seed (spread 0), mean peak 1 + 2v + 0.1
+        assert summ.loc[v, "spread"] == pytest.approx(0.0, abs=1e-12)
+        assert summ.loc[v, "threshold"] == pytest.approx(max(0.1, 0.02 * (1 + 2 * v + 0.1)), abs=1e-12)
+        assert bool(summ.loc[v, "compressed"])
     with pytest.raises(ValueError, match="no I\\(X;Z\\) rows"):
         compression_summary(df[df.quantity != "I(X;Z)"])
 
@@ -199,19 +207,23 @@ def test_cli_aggregate_writes_tables(tmp_path):
 
 
 def test_compression_verdict_against_hand_computed_values():
-    from ipdrop.aggregate import compression_verdict
+    from ipdrop.analysis import compression_verdict
 
-    # three seeds; setting A drops by 2 (+-0) nats with seed spread 0.1, setting B does not drop
+    # three seeds. A: every seed peaks at 5 and ends at 3 (drop 2, no spread: compressed); B: keeps rising
+    # (drop 0); C: the seeds disagree (drops 1, 0, 5: mean 2, spread sqrt(7) = 2.65 > 2: not compressed)
+    curves = {"A": [(1.0, 5.0, 3.0)] * 3, "B": [(1.0, 2.0, 3.0)] * 3,
+              "C": [(1.0, 5.0, 4.0), (1.0, 5.0, 5.0), (1.0, 5.0, 0.0)]}
     rows = []
-    for seed, off in enumerate([-0.1, 0.0, 0.1]):
-        for epoch, (a, b) in enumerate([(1.0, 1.0), (5.0, 2.0), (3.0, 3.0)]):
-            rows += [dict(setting=s, seed=seed, epoch=epoch, split="train", estimator="m", quantity="I(X;Z)",
-                          value=v + off) for s, v in (("A", a), ("B", b))]
+    for setting, per_seed in curves.items():
+        for seed, (curve, off) in enumerate(zip(per_seed, [-0.1, 0.0, 0.1])):
+            rows += [dict(setting=setting, seed=seed, epoch=epoch, split="train", estimator="m", quantity="I(X;Z)",
+                          value=v + off) for epoch, v in enumerate(curve)]
     df = pd.DataFrame(rows)
     v = compression_verdict(df, "m", by=["setting"]).set_index("setting")
     assert v.loc["A", "drop_mean"] == pytest.approx(2.0) and v.loc["B", "drop_mean"] == pytest.approx(0.0)
-    assert v.loc["A", "seed_noise"] == pytest.approx(0.1)  # std of (-0.1, 0, 0.1) at every epoch
-    assert v.loc["A", "drop_ci_low"] == pytest.approx(2.0)  # no spread in the drop itself
-    assert bool(v.loc["A", "distinguishable"]) and not bool(v.loc["B", "distinguishable"])
+    assert v.loc["A", "seed_noise"] == pytest.approx(0.0)  # a constant seed offset does not change the drop
+    assert v.loc["C", "drop_mean"] == pytest.approx(2.0) and v.loc["C", "seed_noise"] == pytest.approx(7 ** 0.5)
+    assert v.loc["C", "threshold"] == pytest.approx(7 ** 0.5)
+    assert v["distinguishable"].to_dict() == {"A": True, "B": False, "C": False}
     with pytest.raises(ValueError, match="estimator"):
         compression_verdict(df, "nope", by=["setting"])

@@ -116,10 +116,12 @@ def test_epoch_colorbar_shared_by_several_axes():
 
 def test_run_title_from_config_json():
     cfg = {"config": {"model": "fc", "dataset": "mnist", "dropout": "gaussian", "variance": 0.4444444,
-                      "seed": 0, "n_train": None}, "resolved": {"n_train": 60000}}
-    assert plotting.run_title(cfg) == "FC on MNIST · Gaussian dropout, Var(D) = 0.444 · N = 60,000 · seed 0"
-    info = {"model": "fullcnn", "dataset": "cifar10", "dropout": "information", "beta": 3.0, "seed": 1}
-    assert plotting.run_title(info) == "fullCNN on CIFAR-10 · information dropout, β = 3 · seed 1"
+                      "seed": 0, "ip_n_train": 10000, "ip_n_test": 10000}}
+    assert plotting.run_title(cfg) == ("fc on mnist, Gaussian dropout Var(D) = 0.444444, "
+                                       "IP on N = 10000 train / 10000 test inputs")
+    info = {"model": "fullcnn", "dataset": "cifar10", "dropout": "information", "beta": 3.0, "max_alpha": 0.95,
+            "width": 0.25}
+    assert plotting.run_title(info) == "fullcnn x0.25 on cifar10, information dropout beta = 3, max alpha = 0.95"
     with pytest.raises(ValueError, match="config dict"):
         plotting.run_title("runs/x")
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from ipdrop import theory
+from ipdrop.chapters import theory
 
 
 def test_example34_level_probabilities_and_partial_sums():
@@ -11,7 +11,7 @@ def test_example34_level_probabilities_and_partial_sums():
     assert level.min() >= 1
     # P(level = k) = 2^-k; binomial standard error at N=2e5 is < 1.2e-3, test at 5e-3
     for k in (1, 2, 3, 4):
-        assert abs(np.mean(level == k) - 2.0 ** -k) < 5e-3
+        assert abs(np.mean(level == k) - 2.0**-k) < 5e-3
     # within a level X' is uniform on [2^k, 2^(k+1)): conditional mean 1.5 * 2^k
     assert abs(xp[level == 1].mean() - 3.0) < 0.02
     np.testing.assert_allclose(theory.example34_partial_sums(4), [-1.5, -3.0, -4.5, -6.0])

@@ -1,4 +1,5 @@
 """Exact ground truth of the paper's toy (X ~ N(0, I), f(x) = 2x + 0.5, D ~ N(1, variance))."""
+
 import math
 
 import numpy as np
@@ -12,12 +13,21 @@ VAR = 0.4  # the paper's sigma^2
 
 def _density_nested_quad(z, v):
     """p(z) = int p_D(d) p_U(z/d) / |d| dd with plain scalar quad, split at the singular points."""
+
     def g(d):
-        return (math.exp(-0.5 * (d - 1) ** 2 / v) / math.sqrt(2 * math.pi * v)
-                * math.exp(-0.5 * (z / d - 0.5) ** 2 / 4) / math.sqrt(8 * math.pi) / abs(d))
+        return (
+            math.exp(-0.5 * (d - 1) ** 2 / v)
+            / math.sqrt(2 * math.pi * v)
+            * math.exp(-0.5 * (z / d - 0.5) ** 2 / 4)
+            / math.sqrt(8 * math.pi)
+            / abs(d)
+        )
+
     a = abs(z)
-    return sum(quad(g, lo, hi, epsabs=1e-14, epsrel=1e-12, limit=500)[0]
-               for lo, hi in [(-np.inf, -a), (-a, 0), (0, a), (a, 1), (1, np.inf)])
+    return sum(
+        quad(g, lo, hi, epsabs=1e-14, epsrel=1e-12, limit=500)[0]
+        for lo, hi in [(-np.inf, -a), (-a, 0), (0, a), (a, 1), (1, np.inf)]
+    )
 
 
 def test_f_and_sample():
@@ -67,10 +77,10 @@ def test_exact_mi_vs_independent_monte_carlo():
     sk = s * np.abs(fk)
     logp = np.empty(n)
     for a in range(0, n, 500):
-        zz = z[a:a + 500, None]
+        zz = z[a : a + 500, None]
         lk = -np.log(sk * math.sqrt(2 * math.pi)) - 0.5 * ((zz - fk) / sk) ** 2
         m = lk.max(1, keepdims=True)
-        logp[a:a + 500] = (m[:, 0] + np.log(np.exp(lk - m).mean(1)))
+        logp[a : a + 500] = m[:, 0] + np.log(np.exp(lk - m).mean(1))
     diff = logq - logp
     se = diff.std() / math.sqrt(n)  # ~0.025; the log of a 10k-sample mean adds a bias of order 1e-3
     assert toy.exact_mi(1, VAR) == pytest.approx(diff.mean(), abs=4 * se + 5e-3)
@@ -101,10 +111,15 @@ def test_bad_dim():
 
 @pytest.mark.slow
 def test_entropy_vs_fully_nested_quad():
-    """h(Z_1) = -int p log p with scalar quad over z and scalar quad inside p (a few seconds; ~15 s on a loaded machine)."""
+    """h(Z_1) = -int p log p with scalar quad over z and scalar quad inside p (a few seconds; ~15 s on a loaded
+    machine)."""
+
     def integ(z):
         p = _density_nested_quad(z, VAR)
         return -p * math.log(p) if p > 0 else 0.0
-    h = sum(quad(integ, a, b, epsabs=1e-10, epsrel=1e-10, limit=500)[0]
-            for a, b in [(-np.inf, -1), (-1, 0), (0, 1), (1, np.inf)])
+
+    h = sum(
+        quad(integ, a, b, epsabs=1e-10, epsrel=1e-10, limit=500)[0]
+        for a, b in [(-np.inf, -1), (-1, 0), (0, 1), (1, np.inf)]
+    )
     assert toy.exact_entropy_1d(VAR) == pytest.approx(h, abs=1e-8)

@@ -1,0 +1,30 @@
+"""One driver module per chapter of the book: everything a chapter computes, summarises and draws.
+
+=====================  ===============================  ==========================================
+chapter (notebook)     driver                           what it holds
+=====================  ===============================  ==========================================
+01_theory.md           :mod:`ipdrop.chapters.theory`    Sec. 3: Thm 3.1-3.3, Example 3.4, Prop. 3.5
+02_estimator.md        :mod:`ipdrop.chapters.estimator` Sec. 4: the toy problem with exact answers
+03-05 (MNIST, CIFAR,   :mod:`ipdrop.chapters.planes`    Sec. 5: studies of trained networks,
+beta)                                                   summaries, the compression verdict
+06_sweeps.md           :mod:`ipdrop.chapters.sweeps`    many seeds: sweep, mean planes, compression
+=====================  ===============================  ==========================================
+
+A chapter notebook imports its driver only (``from ipdrop.chapters import planes``). The drivers call the
+library below them: :mod:`ipdrop.analysis` (summaries and the one compression rule), :mod:`ipdrop.plotting`
+(every figure), :mod:`ipdrop.training` / :mod:`ipdrop.sweep` (runs) and the estimators.
+The submodules are imported on first use, so ``import ipdrop.chapters`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__all__ = ["theory", "estimator", "planes", "sweeps"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
