@@ -41,6 +41,7 @@ as a training regulariser) of shape ``(N, d)`` or ``(N, ...)``; they return per-
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -104,8 +105,8 @@ KL_FORMS = ("exact", "eq7")
 F_FLOOR = 1e-4  # clamp of f before the log, as in Achille & Soatto's reference code
 
 
-def kl_softplus_terms(alpha, f, *, prior_mean: float = 0.0, prior_std: float = 1.0, kl_form: str = "exact",
-                      f_floor: float = F_FLOOR):
+def kl_softplus_terms(alpha: Any, f: Any, *, prior_mean: float = 0.0, prior_std: float = 1.0, kl_form: str = "exact",
+                      f_floor: float = F_FLOOR) -> Any:
     """Per-unit softplus information-dropout KL, unvalidated; numpy arrays or (differentiable) torch tensors.
 
     The one implementation used by :class:`ipdrop.dropout.InformationDropout` (its ``last_kl``, i.e. the loss)
@@ -126,7 +127,7 @@ def kl_softplus_terms(alpha, f, *, prior_mean: float = 0.0, prior_std: float = 1
     return math.log(sigma) - xp.log(alpha) + (alpha * alpha + (m - mu) ** 2) / (2 * sigma * sigma) - 0.5
 
 
-def kl_relu_terms(alpha, f, *, log_c: float = 0.0, q: float = 1.0):
+def kl_relu_terms(alpha: Any, f: Any, *, log_c: float = 0.0, q: float = 1.0) -> Any:
     """Per-unit ReLU information-dropout KL (paper eqs. 5-6), unvalidated; shared by the layer and
     :func:`infodropout_kl_relu`: -log alpha - 1/2 log(2 pi e) - log c where f != 0, -log q where f == 0."""
     xp = _namespace(alpha, f)
@@ -140,8 +141,8 @@ def _check_f_floor(f_floor) -> float:
     return check_positive(f_floor, "f_floor", allow_zero=True)
 
 
-def infodropout_kl_softplus(alpha, f=None, *, prior_mean: float = 0.0, prior_std: float = 1.0,
-                            kl_form: str = "exact", f_floor: float = F_FLOOR, include_log_mean: bool | None = None):
+def infodropout_kl_softplus(alpha: Any, f: Any = None, *, prior_mean: float = 0.0, prior_std: float = 1.0,
+                            kl_form: str = "exact", f_floor: float | None = F_FLOOR, include_log_mean: bool | None = None) -> Any:
     """Per-sample KL(p(z|x) || logN(prior_mean, prior_std^2)) summed over units (softplus information dropout).
 
     Parameters
@@ -191,7 +192,7 @@ def infodropout_kl_softplus(alpha, f=None, *, prior_mean: float = 0.0, prior_std
     return _sum_units(kl)
 
 
-def infodropout_kl_relu(alpha, f, *, c: float = 1.0, q: float = 1.0):
+def infodropout_kl_relu(alpha: Any, f: Any, *, c: float = 1.0, q: float = 1.0) -> Any:
     """Per-sample KL(p(z|x) || p(z)) summed over units for ReLU units (paper eqs. 5-6).
 
     Prior: improper log-uniform part with constant density ``c`` for log z, plus a point mass of weight ``q`` at 0.
@@ -221,7 +222,7 @@ def infodropout_kl_relu(alpha, f, *, c: float = 1.0, q: float = 1.0):
     return _sum_units(kl_relu_terms(alpha, f, log_c=math.log(c), q=q))
 
 
-def infodropout_mi(alpha, f=None, *, activation: str = "softplus", **kwargs) -> MIResult:
+def infodropout_mi(alpha: Any, f: Any = None, *, activation: str = "softplus", **kwargs: Any) -> MIResult:
     """I(X;Z) estimate of information dropout: the sample mean of the per-sample KL (App. A.1).
 
     ``activation="softplus"`` uses :func:`infodropout_kl_softplus` (keyword args ``prior_mean``, ``prior_std``,
