@@ -66,13 +66,16 @@ class MIResult:
 
 class MIEstimator:
     """Common interface: parameters in ``__init__`` (stored as given, no logic), then
-    ``estimate(x, y) -> MIResult``. ``x`` is ``(n_samples, dim_x)``; ``y`` is
+    ``estimate(x, y=None) -> MIResult``. ``x`` is ``(n_samples, dim_x)``; ``y`` is
     ``(n_samples, dim_y)`` or integer labels ``(n_samples,)`` depending on the estimator.
+    An estimator that needs ``y`` raises ``ValueError`` when it is missing, one that cannot use it raises
+    ``ValueError`` when it is given (never silently ignores it). Randomised estimators take ``seed=0`` by
+    default; those that can run on a GPU take ``device="auto"``.
     """
 
     name: str = "estimator"
 
-    def estimate(self, x, y) -> MIResult:  # pragma: no cover - interface
+    def estimate(self, x: Any, y: Any = None) -> MIResult:  # pragma: no cover - interface
         raise NotImplementedError
 
     def get_params(self) -> dict[str, Any]:
@@ -86,7 +89,7 @@ class MIEstimator:
 
 # --------------------------------------------------------------------------- validation
 
-def as_2d_float(x, name: str = "x", *, min_samples: int = 2, dtype=np.float64) -> np.ndarray:
+def as_2d_float(x: Any, name: str = "x", *, min_samples: int = 2, dtype: Any = np.float64) -> np.ndarray:
     """Return ``x`` as a finite 2-D float array ``(n_samples, dim)``; 1-D input becomes one column.
 
     Raises ``ValueError`` naming ``name`` for non-finite values, wrong dimensionality or too few samples.
@@ -111,7 +114,7 @@ def as_2d_float(x, name: str = "x", *, min_samples: int = 2, dtype=np.float64) -
     return a
 
 
-def as_labels(y, name: str = "y", *, n: int | None = None) -> np.ndarray:
+def as_labels(y: Any, name: str = "y", *, n: int | None = None) -> np.ndarray:
     """Return integer class labels as a 1-D int64 array; reject non-integer or non-finite values."""
     if hasattr(y, "detach"):
         y = y.detach().cpu().numpy()
@@ -132,7 +135,7 @@ def as_labels(y, name: str = "y", *, n: int | None = None) -> np.ndarray:
     return a.astype(np.int64)
 
 
-def check_consistent_length(*arrays, names=None) -> int:
+def check_consistent_length(*arrays: Any, names: Any = None) -> int:
     """Raise ``ValueError`` when the arrays do not share their first dimension; return it."""
     lengths = [len(a) for a in arrays]
     if len(set(lengths)) > 1:
@@ -141,7 +144,7 @@ def check_consistent_length(*arrays, names=None) -> int:
     return lengths[0]
 
 
-def check_positive(value, name: str, *, allow_zero: bool = False) -> float:
+def check_positive(value: Any, name: str, *, allow_zero: bool = False) -> float:
     """Return ``value`` as float if it is finite and > 0 (>= 0 with ``allow_zero``)."""
     try:
         v = float(value)
@@ -153,46 +156,74 @@ def check_positive(value, name: str, *, allow_zero: bool = False) -> float:
     return v
 
 
-def check_int(value, name: str, *, minimum: int = 1) -> int:
-    """Return ``value`` as int if it is an integer >= ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        if not (isinstance(value, float) and value.is_integer()):
-            raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
+def check_int(value: Any, name: str, *, minimum: int = 1) -> int:
+    """Return ``value`` as int if it is an integer >= ``minimum`` (integral floats such as ``3.0`` are accepted).
+
+    Raises ``ValueError`` naming ``name`` otherwise (strings, bools, non-integral floats, too small).
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral, np.integer)):
+        if not (isinstance(value, (float, np.floating)) and float(value).is_integer()):
+            raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r} ({type(value).__name__})")
     v = int(value)
     if v < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
     return v
 
 
-def make_rng(seed) -> np.random.Generator:
-    """``numpy.random.Generator`` from an int seed, a Generator (returned as is) or None (fresh entropy)."""
+class TrainingDivergedError(ValueError, FloatingPointError):
+    """A trained estimator's optimiser diverged (non-finite or exploding loss); the message names ``lr``.
+
+    A ``ValueError`` (the learning rate is a bad parameter for the data) and, for compatibility, a
+    ``FloatingPointError``.
+    """
+
+
+def make_rng(seed: Any, name: str = "seed") -> np.random.Generator:
+    """``numpy.random.Generator`` from an int seed >= 0, a Generator (returned as is) or None (fresh entropy).
+
+    Anything else (a string, a float, a negative int, a bool) raises ``ValueError`` naming ``name``.
+    """
     if isinstance(seed, np.random.Generator):
         return seed
-    if seed is None or isinstance(seed, (numbers.Integral, np.integer)):
-        return np.random.default_rng(seed)
-    raise ValueError(f"seed must be an int, None or numpy.random.Generator; got {seed!r}")
+    if seed is None:
+        return np.random.default_rng()
+    return np.random.default_rng(_check_seed_int(seed, name))
 
 
-def torch_generator(seed, device="cpu"):
-    """``torch.Generator`` on ``device`` seeded with the int ``seed`` (or drawn from a numpy Generator)."""
+def torch_generator(seed: Any, device: Any = "cpu", name: str = "seed"):
+    """``torch.Generator`` on ``device`` seeded with the int ``seed`` (or drawn from a numpy Generator, or fresh
+    entropy for ``None``); invalid seeds raise ``ValueError`` naming ``name``."""
     import torch
 
     if isinstance(seed, np.random.Generator):
         seed = int(seed.integers(0, 2**63 - 1))
-    if seed is None:
+    elif seed is None:
         seed = int(np.random.default_rng().integers(0, 2**63 - 1))
+    else:
+        seed = _check_seed_int(seed, name)
     g = torch.Generator(device=str(device))
-    g.manual_seed(int(seed))
+    g.manual_seed(seed)
     return g
 
 
-def resolve_device(device="auto"):
+def _check_seed_int(seed: Any, name: str) -> int:
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (numbers.Integral, np.integer)) or int(seed) < 0:
+        raise ValueError(
+            f"{name} must be a non-negative int, None or numpy.random.Generator; got {seed!r} ({type(seed).__name__})"
+        )
+    return int(seed)
+
+
+def resolve_device(device: Any = "auto"):
     """``"auto"`` -> CUDA when available else CPU; otherwise ``torch.device(device)``."""
     import torch
 
     if device is None or device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N' (a torch device); got {device!r}") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {device!r} requested but CUDA is not available on this machine")
     return dev

@@ -40,6 +40,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from ._base import check_positive
+from .estimators._infodropout import F_FLOOR, KL_FORMS, kl_relu_terms, kl_softplus_terms
 
 __all__ = [
     "IPDropout",
@@ -230,29 +231,26 @@ def _information_kl(
     prior_std: float,
     log_c: float,
     q: float,
-    log_floor: float = 1e-4,
+    kl_form: str = "exact",
+    f_floor: float = F_FLOOR,
 ) -> torch.Tensor:
     """Per-unit KL(p(z|x) || p(z)) of information dropout (Achille & Soatto, 2018).
 
+    Delegates to the one implementation in :mod:`ipdrop.estimators._infodropout`
+    (:func:`~ipdrop.estimators._infodropout.kl_softplus_terms` / ``kl_relu_terms``), which the
+    reporting functions ``infodropout_kl_softplus`` / ``infodropout_mi`` use too:
+
     softplus, log-normal prior log z ~ N(mu_p, sigma_p^2); p(log z | x) = N(log f(x), alpha^2):
-        KL = log(sigma_p / alpha) + (alpha^2 + (log f - mu_p)^2) / (2 sigma_p^2) - 1/2
-    (the paper's eq. 7 with its mu read as log f(x) - mu_p; f is floored at ``log_floor``
-    as in the reference code).
+        KL = log(sigma_p / alpha) + (alpha^2 + (log max(f, f_floor) - mu_p)^2) / (2 sigma_p^2) - 1/2
+    (``kl_form="exact"``; ``"eq7"`` is the paper's eq. 7 as printed, without the log f term).
     relu, prior = point mass q at 0 + improper log-uniform with density c of log z:
         KL = -log(alpha) - 1/2 log(2 pi e) - log c   where f(x) != 0   (paper eq. 5)
         KL = -log q                                  where f(x) == 0   (paper eq. 6)
     """
     if activation == "softplus":
-        log_f = torch.log(torch.clamp(noiseless, min=log_floor))
-        return (
-            math.log(prior_std)
-            - torch.log(alpha)
-            + (alpha**2 + (log_f - prior_mean) ** 2) / (2.0 * prior_std**2)
-            - 0.5
-        )
-    active = -torch.log(alpha) - 0.5 * math.log(2 * math.pi * math.e) - log_c
-    inactive = torch.full_like(alpha, -math.log(q))
-    return torch.where(noiseless != 0, active, inactive)
+        return kl_softplus_terms(alpha, noiseless, prior_mean=prior_mean, prior_std=prior_std, kl_form=kl_form,
+                                 f_floor=f_floor)
+    return kl_relu_terms(alpha, noiseless, log_c=log_c, q=q)
 
 
 class InformationDropout(IPDropout):
@@ -292,6 +290,13 @@ class InformationDropout(IPDropout):
         largest allowed alpha, as in Achille & Soatto's code.
     q : float
         ReLU case: prior mass at 0, in (0, 1]; inactive units cost -log q (default 1: 0 nats).
+    kl_form : {"exact", "eq7"}
+        Softplus case: ``"exact"`` (default) is the exact KL including the (log f - mu)^2 term, as in
+        Achille & Soatto's code; ``"eq7"`` is the paper's eq. 7 as printed (posterior log-mean 0).
+    f_floor : float
+        Softplus case: log f is computed from max(f, f_floor) (default 1e-4, as in the reference code;
+        0 disables the clamp). The reporting function :func:`ipdrop.estimators.infodropout_kl_softplus`
+        uses the same defaults and the same code, so it reproduces ``last_kl``.
     mc : bool
         Monte-Carlo mode.
     """
@@ -311,6 +316,8 @@ class InformationDropout(IPDropout):
         prior_std: float = 1.0,
         c: float | None = None,
         q: float = 1.0,
+        kl_form: str = "exact",
+        f_floor: float = F_FLOOR,
         mc: bool = False,
     ) -> None:
         super().__init__()
@@ -335,6 +342,10 @@ class InformationDropout(IPDropout):
         else:
             self.log_c = math.log(check_positive(c, "c"))
         self.c = c
+        if kl_form not in KL_FORMS:
+            raise ValueError(f"kl_form must be one of {list(KL_FORMS)}; got {kl_form!r}")
+        self.kl_form = kl_form
+        self.f_floor = check_positive(f_floor, "f_floor", allow_zero=True)
         self.activation = activation
         self.kind = kind
         self.in_features = in_features
@@ -362,7 +373,8 @@ class InformationDropout(IPDropout):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         f = self._act(self.main(x))
         alpha = self.alpha(x)
-        kl = _information_kl(f, alpha, self.activation, self.prior_mean, self.prior_std, self.log_c, self.q)
+        kl = _information_kl(f, alpha, self.activation, self.prior_mean, self.prior_std, self.log_c, self.q,
+                             self.kl_form, self.f_floor)
         self.last_kl = kl.flatten(1).sum(dim=1)
         if self.noise_active:
             z = f * torch.exp(alpha * self._randn(f))

@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch.distributions import LogNormal, Normal, kl_divergence
 
+from ipdrop.dropout import InformationDropout
 from ipdrop.estimators import (
     MIResult,
     infodropout_kl_relu,
@@ -51,16 +52,43 @@ def test_softplus_kl_matches_torch_normal_kl(rng, mu, sigma):
     np.testing.assert_allclose(ours, ref_ln.sum(1).numpy(), rtol=RTOL)
 
 
-def test_softplus_without_log_mean_is_paper_eq7(rng):
+def test_softplus_eq7_form_is_the_printed_formula(rng):
     alpha, f = _inputs(rng)
-    mu = 0.3
-    ours = infodropout_kl_softplus(alpha, f, prior_mean=mu, prior_std=1.0, include_log_mean=False)
-    eq7 = ((alpha**2 + mu**2) / 2 - np.log(alpha) / 1.0 - 0.5).sum(1)
-    np.testing.assert_allclose(ours, eq7, rtol=RTOL)
-    # f is not needed in that mode
-    np.testing.assert_allclose(infodropout_kl_softplus(alpha, prior_mean=mu, include_log_mean=False), eq7, rtol=RTOL)
-    # with f == 1 (log f = 0) both modes agree
-    np.testing.assert_allclose(infodropout_kl_softplus(alpha, np.ones_like(alpha), prior_mean=mu), eq7, rtol=RTOL)
+    for mu, sigma in [(0.3, 1.0), (-0.8, 2.0)]:
+        ours = infodropout_kl_softplus(alpha, f, prior_mean=mu, prior_std=sigma, kl_form="eq7")
+        # paper eq. 7 as printed: (alpha^2 + mu^2) / (2 sigma^2) - log(alpha) / sigma - 1/2
+        eq7 = ((alpha**2 + mu**2) / (2 * sigma**2) - np.log(alpha) / sigma - 0.5).sum(1)
+        np.testing.assert_allclose(ours, eq7, rtol=RTOL)
+        # f is not needed in that form
+        np.testing.assert_allclose(infodropout_kl_softplus(alpha, prior_mean=mu, prior_std=sigma, kl_form="eq7"),
+                                   eq7, rtol=RTOL)
+    # with f == 1 (log f = 0) and sigma = 1 both forms agree
+    np.testing.assert_allclose(infodropout_kl_softplus(alpha, np.ones_like(alpha), prior_mean=0.3),
+                               infodropout_kl_softplus(alpha, prior_mean=0.3, kl_form="eq7"), rtol=RTOL)
+    # the deprecated boolean still works, with a warning
+    with pytest.warns(DeprecationWarning, match="kl_form"):
+        old = infodropout_kl_softplus(alpha, f, prior_mean=0.3, include_log_mean=False)
+    np.testing.assert_allclose(old, infodropout_kl_softplus(alpha, f, prior_mean=0.3, kl_form="eq7"), rtol=RTOL)
+
+
+def test_softplus_floor_clamps_f_like_the_reference(rng):
+    alpha, _ = _inputs(rng, (50, 4))
+    f = 10.0 ** rng.uniform(-40, 1, size=alpha.shape)  # many units far below the 1e-4 floor
+    f[0, 0] = 0.0  # float32 softplus underflow gives exact zeros
+    ours = infodropout_kl_softplus(alpha, f)
+    ref = kl_divergence(Normal(torch.from_numpy(np.log(np.maximum(f, 1e-4))), torch.from_numpy(alpha)),
+                        Normal(torch.tensor(0.0, dtype=torch.float64), torch.tensor(1.0, dtype=torch.float64)))
+    np.testing.assert_allclose(ours, ref.sum(1).numpy(), rtol=RTOL)
+    assert np.all(np.isfinite(ours))
+    # without the floor the tiny units cost (log f)^2 / 2: far more (the "up to 30 nats apart" of issue 12)
+    g = np.where(f == 0, 1e-300, f)
+    unclamped = infodropout_kl_softplus(alpha, g, f_floor=0)
+    ref0 = kl_divergence(Normal(torch.from_numpy(np.log(g)), torch.from_numpy(alpha)),
+                         Normal(torch.tensor(0.0, dtype=torch.float64), torch.tensor(1.0, dtype=torch.float64)))
+    np.testing.assert_allclose(unclamped, ref0.sum(1).numpy(), rtol=RTOL)
+    assert np.all(unclamped >= ours - 1e-9) and np.max(unclamped - ours) > 30
+    with pytest.raises(ValueError, match="f must be > 0"):
+        infodropout_kl_softplus(alpha, f, f_floor=0)
 
 
 def test_softplus_torch_path_is_differentiable_and_equal(rng):
@@ -109,7 +137,10 @@ def test_infodropout_mi_is_mean_with_stderr(rng):
         (lambda a, f: infodropout_kl_softplus(np.where(a > 1, np.nan, a), f), "non-finite"),
         (lambda a, f: infodropout_kl_softplus(a, np.where(f > 1, np.inf, f)), "non-finite"),
         (lambda a, f: infodropout_kl_softplus(a[:-1], f), "same shape"),
-        (lambda a, f: infodropout_kl_softplus(a, -f), "f must be > 0"),
+        (lambda a, f: infodropout_kl_softplus(a, -f), "f must be >= 0"),
+        (lambda a, f: infodropout_kl_softplus(a, 0 * f, f_floor=0.0), "f must be > 0"),
+        (lambda a, f: infodropout_kl_softplus(a, f, f_floor=-1.0), "f_floor"),
+        (lambda a, f: infodropout_kl_softplus(a, f, kl_form="paper"), "kl_form"),
         (lambda a, f: infodropout_kl_softplus(a), "required"),
         (lambda a, f: infodropout_kl_softplus(a, f, prior_std=0.0), "prior_std"),
         (lambda a, f: infodropout_kl_relu(a, -f), ">= 0"),
@@ -182,3 +213,37 @@ def test_variational_rejects_bad_input(rng, call, match):
     z = rng.normal(size=(50, 5))
     with pytest.raises(ValueError, match=match):
         call(y, z)
+
+
+# --------------------------------------------------------------------------- layer (loss) == reporting function
+
+@pytest.mark.parametrize("kl_form", ["exact", "eq7"])
+@pytest.mark.parametrize("bias", [0.0, -12.0, -50.0, -120.0])  # softplus(-12) ~ 6e-6 < 1e-4; -120 underflows to 0
+def test_layer_kl_equals_reporting_kl(kl_form, bias):
+    torch.manual_seed(0)
+    layer = InformationDropout(6, 5, prior_mean=0.2, prior_std=1.3, kl_form=kl_form)
+    with torch.no_grad():
+        layer.main.bias.fill_(bias)
+    x = torch.randn(40, 6)
+    layer(x)
+    f, alpha = layer.last_noiseless, layer.last_alpha
+    if bias <= -12:
+        assert (f < 1e-4).all()  # every unit below the clamp
+    if bias == -120.0:
+        assert (f == 0).any()  # float32 underflow
+    reported = infodropout_kl_softplus(alpha.double(), f.double(), prior_mean=0.2, prior_std=1.3, kl_form=kl_form)
+    # the layer works in float32: agreement to float32 round-off of per-unit terms of size <= ~5 nats
+    torch.testing.assert_close(layer.last_kl.detach().double(), reported, rtol=1e-5, atol=1e-4)
+    assert torch.isfinite(layer.last_kl).all()
+    res = infodropout_mi(alpha, f, prior_mean=0.2, prior_std=1.3, kl_form=kl_form)
+    assert res.value == pytest.approx(float(layer.last_kl.detach().mean()), rel=1e-5)
+
+
+def test_layer_relu_kl_equals_reporting_kl():
+    torch.manual_seed(1)
+    layer = InformationDropout(6, 8, activation="relu", c=0.5, q=0.3)
+    layer(torch.randn(40, 6))
+    f, alpha = layer.last_noiseless, layer.last_alpha
+    assert (f == 0).any() and (f != 0).any()
+    reported = infodropout_kl_relu(alpha.double(), f.double(), c=0.5, q=0.3)
+    torch.testing.assert_close(layer.last_kl.detach().double(), reported, rtol=1e-5, atol=1e-5)

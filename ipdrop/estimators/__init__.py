@@ -45,10 +45,11 @@ __all__ += ["BinningMI", "BinningLabelMI", "BinningRefMI", "HistogramMI", "binni
             "binning_ref_mi_xz", "binning_ref_mi_yz", "reference_noisy",
             "EDGE", "edge_mi", "KNNLabelMI", "KSGMI", "knn_mi_labels", "ksg_mi"]
 # --- DoE, MINE, variational bound, information-dropout closed forms (issue 4b) ---
+from .._base import TrainingDivergedError  # noqa: E402
 from ._doe import DoE, doe_mi
 from ._infodropout import infodropout_kl_relu, infodropout_kl_softplus, infodropout_mi
 from ._mine import MINE, mine_mi
-from ._variational import label_entropy, variational_iyz, variational_iyz_from_logits
+from ._variational import VariationalIYZ, label_entropy, variational_iyz, variational_iyz_from_logits
 
-__all__ += ["DoE", "doe_mi", "MINE", "mine_mi", "label_entropy", "variational_iyz", "variational_iyz_from_logits",
+__all__ += ["TrainingDivergedError", "DoE", "doe_mi", "MINE", "mine_mi", "VariationalIYZ", "label_entropy", "variational_iyz", "variational_iyz_from_logits",
             "infodropout_kl_softplus", "infodropout_kl_relu", "infodropout_mi"]

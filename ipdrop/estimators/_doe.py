@@ -23,12 +23,20 @@ uses one). Defaults follow the reference implementation (github.com/karlstratos/
 {1e-2, 3e-3, 1e-3, 3e-4}; we default to 3e-3 with cosine decay to 0 over ``steps`` = 2000 (the decay is ours: with a
 constant rate the SGD noise at the end inflates CE_q(Y|X) more than CE_q(Y) and biased the estimate low by
 ~0.05-0.1 nats in our runs on 5 Gaussian pairs).
+*Early stopping.* At small N the conditional MLP overfits: on 5 Gaussian pairs (rho = 0.75, I = 2.067 nats) with
+N = 1,000 the held-out estimate fell from 1.95 (step 100) to 0.59-0.85 (step 2,000) without it. By default
+``val_size`` = 20% of the training part is held out as a validation split; every ``eval_every`` steps each of the two
+models' validation cross-entropy is computed, its best state kept, and training stops after ``patience`` checks
+without improvement of either; the estimate uses the best states. Measured on that case (4 data sets x 2 seeds):
+relative errors -4% to -18%, mean -9.8%; about -8% of it is the excess cross-entropy of an MLP conditional fitted on
+400 points (the rest is the sampling noise of 500 test points, sd ~3.6%), so expect a small downward bias at such N.
 ``x`` and ``y`` are standardised with training-split statistics (an affine map of y shifts both cross-entropies by
 the same log-scale, so the estimate is unchanged; the reported entropies are converted back to the original units).
 """
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -39,6 +47,7 @@ from .._base import (
     check_consistent_length,
     check_int,
     check_positive,
+    TrainingDivergedError,
     make_rng,
     resolve_device,
     torch_generator,
@@ -50,6 +59,7 @@ _FAMILIES = {"gaussian": "doe", "logistic": "doe.l"}
 _ACTIVATIONS = ("tanh", "relu", "elu")
 _LOG_SCALE_RANGE = (-12.0, 6.0)  # clamp for numerical safety (standardised units)
 _MIN_SAMPLES = 10
+_EXPLODE_NATS = 1e4  # |loss| per sample beyond this (times 1 + d_y for DoE) counts as a diverged optimiser
 
 
 # --------------------------------------------------------------------------- shared helpers (also used by MINE)
@@ -58,6 +68,13 @@ def _check_choice(value, name, choices):
     if value not in choices:
         raise ValueError(f"{name} must be one of {list(choices)}; got {value!r}")
     return value
+
+
+def _require_y(y, estimator: str):
+    if y is None:
+        raise ValueError(f"{estimator}.estimate(x, y) needs y: it estimates I(X;Y) between two continuous "
+                         "variables; got y=None")
+    return y
 
 
 def _check_fraction(value, name):
@@ -215,12 +232,17 @@ class DoE(MIEstimator):
     lr : Adam learning rate.
     lr_decay : cosine-anneal the learning rate to 0 over ``steps`` (reduces the SGD noise that otherwise inflates
         both cross-entropies at the end of training; the reference code used a constant rate).
-    steps : number of training steps (minibatches).
     batch_size : minibatch size (clipped to the training-split size).
     clip : gradient-norm clip (``None`` disables it).
+    steps : maximum number of training steps (minibatches); early stopping may end training sooner.
     test_size : fraction of samples held out for the estimate.
-    eval_every : held-out estimate recorded in ``details["curve"]`` every this many steps.
-    seed : int, ``numpy.random.Generator`` or ``None``; fixes the split, the initialisation and the minibatches.
+    val_size : fraction of the *training* part held out as a validation split for early stopping (default 0.2);
+        ``None`` or 0 trains on the whole training part for ``steps`` steps and uses the final state.
+    patience : early stopping ends training after this many evaluations (every ``eval_every`` steps) in which
+        neither model's validation cross-entropy improved; each model is then restored to its best state.
+    eval_every : validation check and held-out estimate (recorded in ``details["curve"]``) every this many steps.
+    seed : int (default 0) or ``numpy.random.Generator``; fixes the split, the initialisation and the minibatches
+        (``None`` draws fresh entropy).
     device : ``"auto"``, ``"cpu"``, ``"cuda"``, ...
     progress : show a tqdm progress bar.
     """
@@ -241,11 +263,13 @@ class DoE(MIEstimator):
         batch_size: int = 128,
         clip: float | None = 1.0,
         test_size: float = 0.5,
-        eval_every: int = 100,
-        seed=None,
-        device="auto",
+        val_size: float | None = 0.2,
+        patience: int = 8,
+        eval_every: int = 25,
+        seed: int | np.random.Generator | None = 0,
+        device: str = "auto",
         progress: bool = False,
-    ):
+    ) -> None:
         self.parametrization = parametrization
         self.n_components = n_components
         self.hidden = hidden
@@ -257,35 +281,59 @@ class DoE(MIEstimator):
         self.batch_size = batch_size
         self.clip = clip
         self.test_size = test_size
+        self.val_size = val_size
+        self.patience = patience
         self.eval_every = eval_every
         self.seed = seed
         self.device = device
         self.progress = progress
 
-    def estimate(self, x, y) -> MIResult:
+    def estimate(self, x: Any, y: Any = None) -> MIResult:
         """Train on a split of ``(x, y)`` and return the held-out DoE estimate of I(X;Y) in nats.
 
-        ``x`` is ``(n, d_x)``, ``y`` is ``(n, d_y)`` (1-D inputs are single columns), both continuous.
+        ``x`` is ``(n, d_x)``, ``y`` is ``(n, d_y)`` (1-D inputs are single columns), both continuous; ``y`` is
+        required. The samples are split into a test part (``test_size``) and a training part; with early
+        stopping on, ``val_size`` of the training part is held out as a validation split, and each of the two
+        density models is restored to its state with the lowest validation cross-entropy.
         ``details`` holds ``h_y`` and ``h_y_given_x`` (held-out cross-entropies, original units), ``curve``
-        (list of ``(step, held-out estimate)``), ``train_loss`` (list of ``(step, CE_q(Y) + CE_q(Y|X))`` on
-        minibatches), ``n_train``/``n_test`` and the parameters.
+        (list of ``(step, held-out estimate)``), ``val_loss`` (list of ``(step, validation CE_q(Y) + CE_q(Y|X))``,
+        standardised units), ``train_loss`` (list of ``(step, CE_q(Y) + CE_q(Y|X))`` on minibatches, original
+        units), ``best_step`` (``{"marginal": .., "conditional": ..}``, the steps whose states are used),
+        ``stopped_step``, ``n_train``/``n_val``/``n_test`` and the parameters.
+        Raises :class:`ipdrop.TrainingDivergedError` (a ``ValueError``) naming ``lr`` when the loss becomes
+        non-finite or explodes.
         """
+        import copy
+
         import torch
         from tqdm.auto import tqdm
 
+        y = _require_y(y, type(self).__name__)
         family = _check_choice(self.parametrization, "parametrization", tuple(_FAMILIES))
         K = check_int(self.n_components, "n_components", minimum=1)
         hidden, layers, lr, steps, batch_size, clip, eval_every = _check_common(
             self.hidden, self.layers, self.lr, self.steps, self.batch_size, self.clip, self.eval_every,
             self.activation,
         )
+        early = self.val_size is not None and self.val_size != 0
+        val_size = _check_fraction(self.val_size, "val_size") if early else 0.0
+        patience = check_int(self.patience, "patience", minimum=1)
         device = resolve_device(self.device)
-        rng = make_rng(self.seed)
+        rng = make_rng(self.seed, "seed")
         xtr, ytr, xte, yte = _prepare_xy(x, y, self.test_size, rng)
+        n_val = int(round(val_size * len(xtr))) if early else 0
+        if early and (n_val < 2 or len(xtr) - n_val < 2):
+            raise ValueError(
+                f"too few training samples for a validation split: {len(xtr)} training samples with "
+                f"val_size={self.val_size} give {len(xtr) - n_val} to train on and {n_val} to validate (need >= 2 "
+                "each); use more samples or val_size=None to switch early stopping off"
+            )
+        # _prepare_xy permuted the samples already: the first n_val training rows are a random subset
+        xva, yva, xtr, ytr = xtr[:n_val], ytr[:n_val], xtr[n_val:], ytr[n_val:]
         mx, sx = _standardizer(xtr, "x", allow_constant=True)
         my, sy = _standardizer(ytr, "y", allow_constant=False)
-        xtr, xte = (xtr - mx) / sx, (xte - mx) / sx
-        ytr, yte = (ytr - my) / sy, (yte - my) / sy
+        xtr, xva, xte = (xtr - mx) / sx, (xva - mx) / sx, (xte - mx) / sx
+        ytr, yva, yte = (ytr - my) / sy, (yva - my) / sy, (yte - my) / sy
         n_train, n_test, d_x, d_y = len(xtr), len(xte), xtr.shape[1], ytr.shape[1]
         batch_size = min(batch_size, n_train)
         log_jac = float(np.sum(np.log(sy)))  # h(Y) in original units = h(standardised Y) + sum log sd
@@ -301,19 +349,51 @@ class DoE(MIEstimator):
         def t(a):
             return torch.as_tensor(a, dtype=torch.float32, device=device)
 
-        Xtr, Ytr, Xte, Yte = t(xtr), t(ytr), t(xte), t(yte)
+        Xtr, Ytr, Xva, Yva, Xte, Yte = t(xtr), t(ytr), t(xva), t(yva), t(xte), t(yte)
 
         @torch.no_grad()
-        def held_out():
-            hy = torch.cat([marg(Yte[i:i + 65536]) for i in range(0, n_test, 65536)]).double()
-            hyx = torch.cat([cond(Xte[i:i + 65536], Yte[i:i + 65536]) for i in range(0, n_test, 65536)]).double()
+        def cross_entropies(X, Y, chunk=65536):
+            n = len(X)
+            hy = torch.cat([marg(Y[i:i + chunk]) for i in range(0, n, chunk)]).double()
+            hyx = torch.cat([cond(X[i:i + chunk], Y[i:i + chunk]) for i in range(0, n, chunk)]).double()
             return hy.cpu().numpy(), hyx.cpu().numpy()
 
-        curve, train_loss = [], []
+        # Divergence guard: in standardised units CE_q(Y) + CE_q(Y|X) starts near 2 * 1.42 nats per coordinate
+        # and a working model stays within a few nats of that; |loss| beyond this bound only happens when the
+        # optimiser has blown the predicted locations/scales up (seen for lr >= 1).
+        explode = _EXPLODE_NATS * (1 + d_y)
+
+        def check_finite(value, what, step):
+            if not np.isfinite(value) or abs(value) > explode:
+                raise TrainingDivergedError(
+                    f"DoE training diverged at step {step}: {what} = {value:.4g} nats (non-finite or beyond "
+                    f"+-{explode:g}); lr={self.lr!r} is too large for this data, lower lr (e.g. {lr / 10:g})"
+                )
+
+        best = {"marginal": (math.inf, 0, None), "conditional": (math.inf, 0, None)}
+        modules = {"marginal": marg, "conditional": cond}
+
+        def update_best(step):
+            """Keep each model's state with the lowest validation CE; return True when either improved."""
+            hy, hyx = cross_entropies(Xva, Yva)
+            improved = False
+            for key, ce in (("marginal", float(hy.mean())), ("conditional", float(hyx.mean()))):
+                check_finite(ce, f"validation CE of the {key} model", step)
+                if ce < best[key][0]:
+                    best[key] = (ce, step, copy.deepcopy(modules[key].state_dict()))
+                    improved = True
+            return improved, float(hy.mean() + hyx.mean())
+
+        curve, train_loss, val_loss = [], [], []
+        stopped, since_best = steps, 0
+        if early:
+            _, v0 = update_best(0)
+            val_loss.append((0, v0))
         for step in tqdm(range(1, steps + 1), disable=not self.progress, desc=_FAMILIES[family]):
             idx = torch.randint(0, n_train, (batch_size,), generator=gen).to(device)
             xb, yb = Xtr[idx], Ytr[idx]
             loss = marg(yb).mean() + cond(xb, yb).mean()
+            check_finite(float(loss.detach()), "minibatch loss CE_q(Y) + CE_q(Y|X)", step)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if clip is not None:
@@ -322,22 +402,32 @@ class DoE(MIEstimator):
             if sched is not None:
                 sched.step()
             if step % eval_every == 0 or step == steps:
-                hy, hyx = held_out()
+                hy, hyx = cross_entropies(Xte, Yte)
                 curve.append((step, float(np.mean(hy - hyx))))
+                check_finite(curve[-1][1], "held-out estimate", step)
                 train_loss.append((step, float(loss.detach()) + 2 * log_jac))
-        if not np.isfinite(curve[-1][1]):
-            raise FloatingPointError("DoE training diverged (non-finite held-out estimate); lower lr or raise clip")
+                if early:
+                    improved, v = update_best(step)
+                    val_loss.append((step, v))
+                    since_best = 0 if improved else since_best + 1
+                    if since_best >= patience:
+                        stopped = step
+                        break
+        if early:
+            for key, m in modules.items():
+                m.load_state_dict(best[key][2])
 
-        hy, hyx = held_out()
+        hy, hyx = cross_entropies(Xte, Yte)
         pointwise = hy - hyx
         value = float(pointwise.mean())
+        check_finite(value, "held-out estimate", stopped)
         stderr = float(pointwise.std(ddof=1) / math.sqrt(n_test))
         name = _FAMILIES[family]
         return MIResult(
             value=value,
             estimator=name,
             quantity="I(X;Y) = CE_q(Y) - CE_q(Y|X) on held-out data (difference of two upper bounds; not a bound)",
-            n=n_train + n_test,
+            n=n_train + n_val + n_test,
             d=d_y,
             stderr=stderr,
             details={
@@ -345,7 +435,12 @@ class DoE(MIEstimator):
                 "h_y_given_x": float(hyx.mean()) + log_jac,
                 "curve": curve,
                 "train_loss": train_loss,
+                "val_loss": val_loss,
+                "best_step": ({k: v[1] for k, v in best.items()} if early
+                              else {"marginal": stopped, "conditional": stopped}),
+                "stopped_step": stopped,
                 "n_train": n_train,
+                "n_val": n_val,
                 "n_test": n_test,
                 "batch_size": batch_size,
                 **{k: v for k, v in self.get_params().items() if k not in ("seed", "progress")},
@@ -354,6 +449,6 @@ class DoE(MIEstimator):
         )
 
 
-def doe_mi(x, y, parametrization: str = "gaussian", **kwargs) -> MIResult:
+def doe_mi(x: Any, y: Any, parametrization: str = "gaussian", **kwargs: Any) -> MIResult:
     """Functional form of :class:`DoE`: ``DoE(parametrization, **kwargs).estimate(x, y)``."""
     return DoE(parametrization, **kwargs).estimate(x, y)

@@ -19,11 +19,21 @@ is the delta-method standard error of that plug-in value.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
-from .._base import MIEstimator, MIResult, check_int, check_positive, make_rng, resolve_device, torch_generator
-from ._doe import _build_mlp, _check_common, _check_fraction, _prepare_xy, _standardizer
+from .._base import (
+    MIEstimator,
+    MIResult,
+    TrainingDivergedError,
+    check_int,
+    check_positive,
+    make_rng,
+    resolve_device,
+    torch_generator,
+)
+from ._doe import _EXPLODE_NATS, _build_mlp, _check_common, _check_fraction, _prepare_xy, _require_y, _standardizer
 
 __all__ = ["MINE", "mine_mi"]
 
@@ -44,7 +54,12 @@ class MINE(MIEstimator):
     n_marginal : number of random off-diagonal held-out pairs for the final log-mean-exp term.
     eval_every : held-out estimate recorded in ``details["curve"]`` every this many steps (using a cheaper fixed
         set of ``min(n_marginal, 10 * n_test)`` pairs).
-    seed, device, progress : as everywhere in ipdrop.
+    seed : int (default 0) or ``numpy.random.Generator``; fixes the split, the initialisation, the minibatches and
+        the held-out marginal pairs (``None`` draws fresh entropy).
+    device, progress : ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``...; tqdm progress bar.
+
+    Training stops with :class:`ipdrop.TrainingDivergedError` (a ``ValueError``) naming ``lr`` when the loss or the
+    held-out bound becomes non-finite or leaves +-1e4 nats (the statistics network's outputs have blown up).
     """
 
     name = "mine"
@@ -63,10 +78,10 @@ class MINE(MIEstimator):
         test_size: float = 0.5,
         n_marginal: int = 200_000,
         eval_every: int = 100,
-        seed=None,
-        device="auto",
+        seed: int | np.random.Generator | None = 0,
+        device: str = "auto",
         progress: bool = False,
-    ):
+    ) -> None:
         self.hidden = hidden
         self.layers = layers
         self.activation = activation
@@ -82,14 +97,17 @@ class MINE(MIEstimator):
         self.device = device
         self.progress = progress
 
-    def estimate(self, x, y) -> MIResult:
+    def estimate(self, x: Any, y: Any = None) -> MIResult:
         """Train T on a split of ``(x, y)`` and return the held-out DV lower bound on I(X;Y) in nats.
 
         ``details`` holds ``curve`` (list of ``(step, held-out DV)``), ``train_curve`` (list of
         ``(step, minibatch DV with the EMA denominator)``), ``joint_term``, ``marginal_term``, ``n_train``/``n_test``.
+        ``y`` is required (``ValueError`` when missing).
         """
         import torch
         from tqdm.auto import tqdm
+
+        y = _require_y(y, type(self).__name__)
 
         hidden, layers, lr, steps, batch_size, clip, eval_every = _check_common(
             self.hidden, self.layers, self.lr, self.steps, self.batch_size, self.clip, self.eval_every,
@@ -101,7 +119,7 @@ class MINE(MIEstimator):
         n_marginal = check_int(self.n_marginal, "n_marginal", minimum=1)
         _check_fraction(self.test_size, "test_size")
         device = resolve_device(self.device)
-        rng = make_rng(self.seed)
+        rng = make_rng(self.seed, "seed")
         xtr, ytr, xte, yte = _prepare_xy(x, y, self.test_size, rng)
         mx, sx = _standardizer(xtr, "x", allow_constant=True)
         my, sy = _standardizer(ytr, "y", allow_constant=True)
@@ -138,6 +156,13 @@ class MINE(MIEstimator):
             var = tj.var() / len(tj) + w.var() / len(tm)
             return float(tj.mean()), float(lme), float(var.sqrt())
 
+        def check_finite(value, what, step):
+            if not np.isfinite(value) or abs(value) > _EXPLODE_NATS:
+                raise TrainingDivergedError(
+                    f"MINE training diverged at step {step}: {what} = {value:.4g} nats (non-finite or beyond "
+                    f"+-{_EXPLODE_NATS:g}); lr={self.lr!r} is too large for this data, lower lr (e.g. {lr / 10:g})"
+                )
+
         curve_pairs = off_diagonal_pairs(min(n_marginal, 10 * n_test))
         log_ema = None
         log_rate, log_carry = math.log(ema_rate), (math.log1p(-ema_rate) if ema_rate < 1 else -math.inf)
@@ -151,6 +176,8 @@ class MINE(MIEstimator):
             lb = float(lme_batch.detach())
             log_ema = lb if log_ema is None else float(np.logaddexp(log_carry + log_ema, log_rate + lb))
             loss = -tj.mean() + torch.exp(lme_batch - log_ema)
+            check_finite(float(loss.detach()), "minibatch loss", step)
+            check_finite(lb, "minibatch log-mean-exp of T on shuffled pairs", step)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if clip is not None:
@@ -159,11 +186,10 @@ class MINE(MIEstimator):
             if step % eval_every == 0 or step == steps:
                 joint, lme, _ = evaluate(curve_pairs)
                 curve.append((step, joint - lme))
+                check_finite(curve[-1][1], "held-out DV bound", step)
                 train_curve.append((step, float(tj.detach().mean()) - log_ema))
-        if not np.isfinite(curve[-1][1]):
-            raise FloatingPointError("MINE training diverged (non-finite held-out estimate); lower lr")
-
         joint, lme, stderr = evaluate(off_diagonal_pairs(n_marginal))
+        check_finite(joint - lme, "held-out DV bound", steps)
         return MIResult(
             value=joint - lme,
             estimator="mine",
@@ -185,6 +211,6 @@ class MINE(MIEstimator):
         )
 
 
-def mine_mi(x, y, **kwargs) -> MIResult:
+def mine_mi(x: Any, y: Any, **kwargs: Any) -> MIResult:
     """Functional form of :class:`MINE`: ``MINE(**kwargs).estimate(x, y)``."""
     return MINE(**kwargs).estimate(x, y)

@@ -13,15 +13,16 @@ quantity, CE on held-out data is the honest choice (training CE can be optimisti
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
-from .._base import MIResult, as_labels, check_consistent_length
+from .._base import MIEstimator, MIResult, as_labels, check_consistent_length
 
-__all__ = ["label_entropy", "variational_iyz", "variational_iyz_from_logits"]
+__all__ = ["VariationalIYZ", "label_entropy", "variational_iyz", "variational_iyz_from_logits"]
 
 
-def _entropy_of_probs(p, name="class_probs") -> float:
+def _entropy_of_probs(p: Any, name: str = "class_probs") -> float:
     if hasattr(p, "detach"):
         p = p.detach().cpu().numpy()
     p = np.asarray(p, dtype=np.float64)
@@ -35,7 +36,7 @@ def _entropy_of_probs(p, name="class_probs") -> float:
     return float(-(nz * np.log(nz)).sum())
 
 
-def _labels_checked(labels, n=None):
+def _labels_checked(labels: Any, n: int | None = None) -> np.ndarray:
     y = as_labels(labels, "labels", n=n)
     if y.size < 1:
         raise ValueError("labels must contain at least 1 sample")
@@ -44,7 +45,7 @@ def _labels_checked(labels, n=None):
     return y
 
 
-def label_entropy(labels=None, class_probs=None) -> float:
+def label_entropy(labels: Any = None, class_probs: Any = None) -> float:
     """H(Y) in nats of the empirical label distribution (``labels``) or of ``class_probs`` (exactly one given)."""
     if (labels is None) == (class_probs is None):
         raise ValueError("give exactly one of labels or class_probs")
@@ -55,7 +56,7 @@ def label_entropy(labels=None, class_probs=None) -> float:
     return _entropy_of_probs(counts[counts > 0] / y.size, "label frequencies")
 
 
-def variational_iyz(cross_entropy, labels=None, class_probs=None) -> MIResult:
+def variational_iyz(cross_entropy: Any, labels: Any = None, class_probs: Any = None) -> MIResult:
     """Lower bound I(Y;Z) >= H(Y) - CE.
 
     Parameters
@@ -104,7 +105,7 @@ def variational_iyz(cross_entropy, labels=None, class_probs=None) -> MIResult:
     )
 
 
-def variational_iyz_from_logits(logits, labels) -> MIResult:
+def variational_iyz_from_logits(logits: Any, labels: Any) -> MIResult:
     """Lower bound I(Y;Z) >= H(Y) - CE with CE computed from classifier ``logits`` ``(N, K)`` and integer
     ``labels`` ``(N,)`` in ``[0, K)``; H(Y) is the empirical label entropy. Log-probabilities work as logits too.
     """
@@ -138,3 +139,24 @@ def variational_iyz_from_logits(logits, labels) -> MIResult:
         stderr=res.stderr,
         details=dict(res.details),
     )
+
+
+class VariationalIYZ(MIEstimator):
+    """Estimator-interface form of :func:`variational_iyz_from_logits`: I(Y;Z) >= H(Y) - CE.
+
+    ``estimate(x, y)`` takes a classifier's ``logits`` (or log-probabilities) ``(N, K)`` read from the
+    representation Z as ``x`` and integer labels ``(N,)`` in ``[0, K)`` as ``y`` (required). Deterministic: no
+    parameters, no randomness. Use held-out logits for an estimate of the population quantity.
+    """
+
+    name = "variational"
+
+    def __init__(self) -> None:
+        pass
+
+    def estimate(self, x: Any, y: Any = None) -> MIResult:
+        """I(Y;Z) lower bound in nats from logits ``x`` ``(N, K)`` and labels ``y`` ``(N,)``."""
+        if y is None:
+            raise ValueError("VariationalIYZ.estimate(x, y) needs y: the integer class labels (x are the "
+                             "classifier's logits); got y=None")
+        return variational_iyz_from_logits(x, y)
