@@ -149,7 +149,7 @@ def _cmd_train(args) -> int:
         return _fail("train", exc)
     try:
         df = train(config, out, progress=progress, resume=resume)
-    except (RunConflictError, FileNotFoundError, ValueError) as exc:
+    except (RunConflictError, OSError, ValueError) as exc:  # OSError: FileNotFoundError, NotADirectoryError, ...
         return _fail("train", exc)
     except KeyboardInterrupt:
         print(f"ipdrop train: interrupted; run the same command again to resume from {out}/checkpoint.pt",
@@ -176,9 +176,9 @@ def _cmd_plot(args) -> int:
             df = load_results(src)
             out = Path(args.out) if args.out else src / "information_planes.png"
         elif src.is_file():
-            import pandas as pd
+            from .training import _read_table
 
-            df = pd.read_csv(src)
+            df = _read_table(src)
             out = Path(args.out) if args.out else src.with_name("information_planes.png")
         else:
             raise ValueError(f"{src} does not exist")
@@ -194,7 +194,7 @@ def _cmd_plot(args) -> int:
 
         with atomic_path(out) as tmp:
             fig.savefig(tmp, dpi=args.dpi, format=out.suffix.lstrip(".") or "png")
-    except ValueError as exc:
+    except (ValueError, OSError) as exc:
         return _fail("plot", exc)
     print(f"ipdrop plot: wrote {out}")
     return 0
