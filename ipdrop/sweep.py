@@ -1276,7 +1276,12 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     add_cli(sub)
     args = parser.parse_args(["sweep", *(sys.argv[1:] if argv is None else argv)])
-    return args.func(args)
+    status = args.func(args)
+    if status == 130 and argv is None:
+        from .cli import _exit_now
+
+        _exit_now(status)
+    return status
 
 
 if __name__ == "__main__":  # pragma: no cover

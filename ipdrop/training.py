@@ -208,7 +208,7 @@ class TrainConfig:
             setf("num_threads", check_int(self.num_threads, "num_threads"))
         _check_device(self.device)
         # ip_epochs: normalise to a string spec or a sorted tuple of ints
-        ip = self.ip_epochs
+        ip = "none" if self.ip_epochs is None else self.ip_epochs  # None: e.g. `--set ip_epochs=none`
         if isinstance(ip, str):
             ip = ip.strip().lower()
             if ip not in ("all", "none", "last") and not ip.startswith("every:"):
