@@ -78,7 +78,7 @@ def _from_npz(path: Path, name: str, source: str) -> Dataset:
             arrs = {k: f[k] for k in _KEYS}
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
         msg = str(exc)
-        if "pickled data" in msg:
+        if "pickled" in msg:  # numpy took it for a pickle: it is no .npy/.npz file
             msg = "not a NumPy .npz archive"
         raise ValueError(f"dataset file {path} cannot be read: {msg} ({type(exc).__name__}); expected an .npz "
                          f"archive with uint8 arrays {', '.join(_KEYS)} - replace or delete the file") from None

@@ -14,7 +14,8 @@ folder below ``out_root`` named after its parameters (sorted keys, e.g.
 
 A run counts as complete once ``run.json`` in its folder says
 ``{"status": "complete"}`` (written last, atomically, by the training code or by
-the sweep after the target returns). Complete runs are skipped, so a sweep
+the sweep after the target returns; for ``train``, ``results.csv`` must also match the
+checksum recorded there, else the sweep refuses to start, naming the file). Complete runs are skipped, so a sweep
 interrupted by Ctrl-C, a crash or a wall-time limit is resumed by running the
 same command again; incomplete runs are redone. A run that raises writes
 ``error.log`` (traceback + captured output) into its folder, is listed in the
@@ -23,8 +24,15 @@ same command again; incomplete runs are redone. A run that raises writes
 Executors
 ---------
 ``"local"`` (default)
-    :class:`concurrent.futures.ProcessPoolExecutor` with a ``forkserver``/``spawn``
-    context (safe with torch); each worker gets ``max(1, cores // workers)`` torch threads.
+    one fresh process per run (``forkserver`` context, safe with torch; the server preloads
+    ipdrop and torch, so a run process starts in milliseconds), at most ``workers`` at a time;
+    each gets ``max(1, cores // workers)`` torch threads (``workers x threads <= cores``).
+    A run whose process dies (OOM killer, segfault) fails alone, with an ``error.log`` saying how
+    it died; the other runs go on. SIGINT/SIGTERM (Ctrl-C) stop the sweep within seconds: queued
+    runs are not started, running ones get SIGTERM (SIGKILL after 5 s) and keep their last
+    checkpoint; every run's true status (``complete``, ``skipped``, ``failed``, ``interrupted``,
+    ``not started``) goes to ``sweep_report.json``. Run processes die with the sweep process, even
+    when it is SIGKILLed (``PR_SET_PDEATHSIG`` on Linux and a pipe to the sweep they watch).
 ``"dask"``
     :mod:`dask.distributed`. ``scheduler=None`` starts a ``LocalCluster``;
     ``scheduler="tcp://host:8786"`` connects to a running scheduler; ``scheduler``

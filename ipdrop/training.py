@@ -24,8 +24,14 @@
     the latest state (model, optimizer, scheduler, epoch, the shuffling generator and the torch / numpy /
     python RNG states, the rows so far), saved atomically after every epoch.
 ``run.json``
-    ``{"status": "complete", ...}`` with wall times, written last. A folder with it is a finished run:
-    :func:`train` then just returns its table.
+    ``{"status": "complete", ...}`` with wall times, the SHA-256 (``results_sha256``) and row count
+    (``results_rows``) of ``results.csv``, written last. A folder with it is a finished run: :func:`train`
+    then returns its table after checking it against that checksum (:class:`ResultsIntegrityError` when
+    the table was edited or damaged; damaged numbers are never returned).
+
+Every file problem (a truncated ``checkpoint.pt``, a garbled table, a bad dataset file) raises a
+``ValueError`` naming the file; temporary files of a killed write are removed when the run restarts.
+``num_threads`` and ``device`` (:data:`EXECUTION_ONLY`) may differ when a run is resumed.
 
 A killed run restarts from ``checkpoint.pt`` and ends with exactly the table (and weights) of an
 uninterrupted run with the same seed (on the CPU; CUDA kernels may be non-deterministic).
