@@ -29,8 +29,8 @@ def main() -> None:
 
     cores = _available_cores()
     default = max(1, cores // args.workers)
-    base = dict(model="fc", dataset="mnist", subset="embedded", n_train=args.n_train, epochs=args.epochs,
-                ip_epochs="none", device="cpu", batch_size=64)
+    base = {"model": "fc", "dataset": "mnist", "subset": "embedded", "n_train": args.n_train, "epochs": args.epochs,
+                "ip_epochs": "none", "device": "cpu", "batch_size": 64}
     rows = []
     for t in args.threads:
         with tempfile.TemporaryDirectory() as tmp:
@@ -41,7 +41,7 @@ def main() -> None:
             for r in rep.runs:
                 times += json.loads((Path(r.out_dir) / "run.json").read_text())["epoch_times_s"][1:]
             rows.append((t, statistics.median(times), min(times), max(times), rep.seconds))
-    ref = dict((r[0], r[1]) for r in rows).get(default, rows[0][1])
+    ref = {r[0]: r[1] for r in rows}.get(default, rows[0][1])
     print(f"cores={cores} workers={args.workers} default threads/run={default} load={os.getloadavg()[0]:.1f}")
     print(f"{'threads/run':>11} {'workers*threads':>15} {'median epoch s':>14} {'min':>7} {'max':>7} "
           f"{'sweep s':>8} {'ratio':>6}")

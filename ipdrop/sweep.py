@@ -1005,7 +1005,7 @@ class _StopRequest:
         self.signal = None
         self._old = {}
 
-    def _handle(self, signum, frame):  # noqa: ARG002
+    def _handle(self, signum, frame):
         self.count += 1
         self.signal = signal.Signals(signum).name
 
@@ -1114,7 +1114,7 @@ def _child_main(conn, target, params, out_dir, threads, stored) -> None:
         conn.send(result)
 
 
-def _raise_interrupt(signum, frame):  # noqa: ARG001
+def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 

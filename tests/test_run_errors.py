@@ -16,11 +16,18 @@ import pytest
 
 from ipdrop import data as ipdrop_data
 from ipdrop.cli import main
-from ipdrop.training import (RESULT_COLUMNS, ResultsIntegrityError, TrainConfig, default_num_threads, load_results,
-                             train)
+from ipdrop.training import (
+    RESULT_COLUMNS,
+    ResultsIntegrityError,
+    TrainConfig,
+    default_num_threads,
+    load_results,
+    train,
+)
 
-PARAMS = dict(model="fc", width=0.25, dataset="mnist", epochs=1, n_train=300, ip_n_train=50, ip_n_test=50,
-              batch_size=100, estimators=["binning"], n_bins=[10], num_threads=1, device="cpu", seed=0)
+PARAMS = {"model": "fc", "width": 0.25, "dataset": "mnist", "epochs": 1, "n_train": 300, "ip_n_train": 50,
+          "ip_n_test": 50, "batch_size": 100, "estimators": ["binning"], "n_bins": [10], "num_threads": 1,
+          "device": "cpu", "seed": 0}
 
 
 class _Stop(Exception):
@@ -191,8 +198,8 @@ def _npz_bytes(tmp_path, **arrays) -> bytes:
 
 def _good_arrays(n=20):
     rng = np.random.default_rng(0)
-    return dict(x_train=rng.integers(0, 255, (n, 28, 28), dtype=np.uint8), y_train=np.arange(n) % 10,
-                x_test=rng.integers(0, 255, (n, 28, 28), dtype=np.uint8), y_test=np.arange(n) % 10)
+    return {"x_train": rng.integers(0, 255, (n, 28, 28), dtype=np.uint8), "y_train": np.arange(n) % 10,
+            "x_test": rng.integers(0, 255, (n, 28, 28), dtype=np.uint8), "y_test": np.arange(n) % 10}
 
 
 @pytest.mark.parametrize("content", ["truncated", "empty", "not-npz", "pickle", "labels", "negative-labels",
