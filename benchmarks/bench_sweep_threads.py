@@ -29,8 +29,8 @@ def main() -> None:
 
     cores = _available_cores()
     default = max(1, cores // args.workers)
-    base = {"model": "fc", "dataset": "mnist", "subset": "embedded", "n_train": args.n_train, "epochs": args.epochs,
-                "ip_epochs": "none", "device": "cpu", "batch_size": 64}
+    base = {"model": "fc", "dataset": "mnist", "subset": "embedded", "n_train": args.n_train,
+            "epochs": args.epochs, "ip_epochs": "none", "device": "cpu", "batch_size": 64}
     rows = []
     for t in args.threads:
         with tempfile.TemporaryDirectory() as tmp:

@@ -928,6 +928,7 @@ def run_sweep(target, grid, out_root, executor: str = "local", workers: int | No
     report = SweepReport(str(root), tgt.label, executor, records)
     _write_manifest(root, tgt.label, base, names, points)
     t0 = time.perf_counter()
+    started_wall = time.time()
     n_workers = max(1, min(workers or _available_cores(), max(1, len(todo))))
 
     def stored_for(i):
@@ -976,12 +977,22 @@ def run_sweep(target, grid, out_root, executor: str = "local", workers: int | No
         for rec in records:  # runs that finished while the sweep was being interrupted
             if rec.status in ("not started", "interrupted") and tgt.complete(Path(rec.out_dir)):
                 rec.status = "complete"
+            elif rec.status == "not started" and _started_since(Path(rec.out_dir), started_wall):
+                rec.status = "interrupted"  # e.g. a Dask task that was running when the sweep stopped
         report.seconds = time.perf_counter() - t0
         with contextlib.suppress(OSError):
             _write_json(root / "sweep_report.json", {
                 "target": report.target, "executor": executor, "seconds": report.seconds,
                 "interrupted": report.interrupted, "runs": [dataclasses.asdict(r) for r in records]})
     return report
+
+
+def _started_since(run_dir: Path, since: float) -> bool:
+    """True when the run's captured-output log was opened by this sweep (it started running)."""
+    try:
+        return (run_dir / LOG_FILE).stat().st_mtime >= since - 1.0
+    except OSError:
+        return False
 
 
 def _write_manifest(root: Path, label: str, base: dict, names: list[str], points: list[dict]) -> None:
