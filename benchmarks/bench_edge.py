@@ -1,4 +1,11 @@
-"""Benchmark: vectorised EDGE vs a per-sample Python-loop EDGE on the same hashes, and binning at 60,000 x 512.
+"""Benchmark: label MI at scale (k-NN GEMM vs k-d tree vs EDGE), vectorised vs loop EDGE, binning at 60,000 x 512.
+
+Label MI (``--labels-only`` runs just this part): I(Y;Z) with the Ross k-NN estimator by the screened-GEMM
+path (exact Euclidean counts) and by k-d trees (the former default path; Euclidean here so both give the same
+number), and EDGE, at N = ``--label-n`` (default 10,000), d = 32, 64, 128, 10 classes. Medians of wall-clock
+and CPU (process) time over ``--repeats``; on a shared machine the CPU time is the better measure of the work,
+so the load average is printed too. The tree is timed once at d = 32 only unless ``--tree-all`` (it takes
+seconds to minutes in high dimension).
 
 The loop implementation uses the *same* hash plan (projection, widths, shifts drawn from the same seed by
 ``edge_hash_plan``) and builds dict counts sample by sample, the way a straightforward implementation does;
@@ -17,7 +24,11 @@ import tracemalloc
 
 import numpy as np
 
-from ipdrop.estimators import binning_mi_xz, binning_mi_yz, edge_mi
+import os
+
+import torch
+
+from ipdrop.estimators import binning_mi_xz, binning_mi_yz, edge_mi, knn_mi_labels
 from ipdrop.estimators._edge import edge_from_plan, edge_hash_plan
 
 EDGE_KW = dict(n_ensemble=10, ensemble="median", projection="auto")
@@ -54,6 +65,45 @@ def timed(fn, repeats):
     return float(np.median(times)), out
 
 
+def timed_cpu(fn, repeats):
+    """Medians of (wall, CPU) seconds over ``repeats`` calls, and the last result."""
+    walls, cpus, out = [], [], None
+    for _ in range(repeats):
+        w0, c0 = time.perf_counter(), time.process_time()
+        out = fn()
+        walls.append(time.perf_counter() - w0)
+        cpus.append(time.process_time() - c0)
+    return float(np.median(walls)), float(np.median(cpus)), out
+
+
+def label_mi_bench(n, dims, repeats, tree_all, no_tree=False):
+    print(f"I(Y;Z) at N = {n}, 10 classes (means N(0, 0.25 I_d), unit noise), torch threads "
+          f"{torch.get_num_threads()}, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    header = (f"{'d':>4} {'estimator':<22}{'wall s':>9}{'cpu s':>9}{'estimate':>10}   ratio (cpu, vs k-NN GEMM)")
+    print(header)
+    print("-" * len(header))
+    for d in dims:
+        rng = np.random.default_rng(d)
+        means = 0.5 * rng.standard_normal((10, d))
+        y = rng.integers(0, 10, n)
+        z = means[y] + rng.standard_normal((n, d))
+        wg, cg, rg = timed_cpu(lambda: knn_mi_labels(z, y), repeats)
+        rows = [("k-NN, GEMM (default)", wg, cg, rg.value)]
+        if tree_all or (d == dims[0] and not no_tree):
+            wt, ct, rt = timed_cpu(lambda: knn_mi_labels(z, y, method="tree", p=2), 1)
+            assert abs(rt.value - rg.value) < 1e-9, (rt.value, rg.value)  # same exact counts
+            rows.append(("k-NN, k-d tree (1 run)", wt, ct, rt.value))
+            wo, co, ro = timed_cpu(lambda: knn_mi_labels(z, y, method="tree", p=np.inf), 1)
+            rows.append(("k-NN, tree max-norm*", wo, co, ro.value))
+        we, ce, re_ = timed_cpu(lambda: edge_mi(z, y, seed=0), repeats)
+        rows.append(("EDGE", we, ce, re_.value))
+        for name, w, c, v in rows:
+            print(f"{d:>4} {name:<22}{w:>9.3f}{c:>9.3f}{v:>10.4f}   {c / cg:>6.1f}x")
+    if tree_all or not no_tree:
+        print("* the former default (k-d tree, max-norm; another norm, so another finite-sample value); one run")
+    print(f"load average after: {os.getloadavg()[0]:.1f}\n")
+
+
 def peak_mib(fn) -> float:
     tracemalloc.start()
     fn()
@@ -79,7 +129,17 @@ def main():
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--loop-repeats", type=int, default=1)
     ap.add_argument("--bin-d", type=int, default=512)
+    ap.add_argument("--label-n", type=int, default=10_000)
+    ap.add_argument("--label-dims", type=str, default="32,64,128")
+    ap.add_argument("--tree-all", action="store_true", help="time the k-d tree at every d (slow)")
+    ap.add_argument("--labels-only", action="store_true", help="run only the label-MI part")
+    ap.add_argument("--no-tree", action="store_true", help="skip the k-d tree rows (minutes under load)")
     args = ap.parse_args()
+
+    label_mi_bench(args.label_n, [int(v) for v in args.label_dims.split(",")], args.repeats, args.tree_all,
+                   args.no_tree)
+    if args.labels_only:
+        return
 
     z, y, y_cont = make_data(args.n, args.d)
     print(f"EDGE, N = {args.n}, d = {args.d}, {EDGE_KW}, seed 0")

@@ -6,7 +6,18 @@ import numpy as np
 import pytest
 
 from ipdrop import groundtruth as gt
-from ipdrop.estimators import BinningLabelMI, BinningMI, HistogramMI, binning_mi_xy, binning_mi_xz, binning_mi_yz
+from ipdrop.estimators import (
+    BinningLabelMI,
+    BinningMI,
+    BinningRefMI,
+    HistogramMI,
+    binning_mi_xy,
+    binning_mi_xz,
+    binning_mi_yz,
+    binning_ref_mi_xz,
+    binning_ref_mi_yz,
+    reference_noisy,
+)
 
 
 def _naive_entropy(rows) -> float:
@@ -127,3 +138,88 @@ def test_params_stored_as_given():
     assert est.get_params() == {"n_bins": -3, "bin_width": None, "value_range": None}
     with pytest.raises(ValueError, match="n_bins"):  # ... but in estimate
         est.estimate(np.ones((4, 2)))
+
+
+# ----------------------------------------------------------------------------------------------- reference binning
+
+def _port_reference(z, y, num_of_bins, bin_labels):
+    """Direct port of the paper's code as described in shared/REFERENCE_CODE.md: edges
+    linspace(global min, global max, num_of_bins), np.digitize, discrete MI (plug-in, dict counts) on tuples."""
+    edges = np.linspace(z.min(), z.max(), num_of_bins)
+    t = [tuple(r) for r in np.digitize(z, edges).tolist()]
+    labels = np.digitize(y, edges).tolist() if bin_labels else y.tolist()
+    h_t = _naive_entropy([[r] for r in t])
+    h_y = _naive_entropy([[v] for v in labels])
+    h_ty = _naive_entropy([[r, v] for r, v in zip(t, labels)])
+    return h_t, h_t + h_y - h_ty
+
+
+@pytest.mark.parametrize("num_of_bins", [3, 10, 30])
+def test_reference_binning_equals_port_of_reference_formula(num_of_bins):
+    # a fixed array (softplus-like codes, 10 labels): identical up to float rounding of the entropies
+    rng = np.random.default_rng(20)
+    z = np.log1p(np.exp(rng.normal(size=(600, 5)) + rng.integers(0, 10, 600)[:, None] * 0.3))
+    y = rng.integers(0, 10, 600)
+    z[17, 2] = z.max() + 1.0  # the layer maximum: np.digitize gives it a cell of its own
+    h_t, mi_y_binned = _port_reference(z, y, num_of_bins, bin_labels=True)
+    _, mi_y = _port_reference(z, y, num_of_bins, bin_labels=False)
+    assert binning_ref_mi_xz(z, num_of_bins).value == pytest.approx(h_t, abs=1e-12)
+    assert binning_ref_mi_yz(z, y, num_of_bins, bin_labels=True).value == pytest.approx(mi_y_binned, abs=1e-12)
+    assert binning_ref_mi_yz(z, y, num_of_bins).value == pytest.approx(mi_y, abs=1e-12)
+    res = binning_ref_mi_xz(z, num_of_bins)
+    assert res.details["num_of_bins"] == num_of_bins and res.details["n_bins"] == num_of_bins - 1
+
+
+def test_reference_binning_differs_from_noiseless_binning_by_one_bin():
+    # 3 equally spaced values: linspace(0, 2, 3) edges [0, 1, 2] -> digitize gives cells 1, 2, 3 (the maximum alone),
+    # so with num_of_bins = 2 (edges [0, 2]) the reference puts {0, 1} in one cell and 2 in another, whereas
+    # n_bins = 2 on the noiseless grid splits at 1: {0}, {1, 2}. Both H = H(1/3, 2/3), but for different reasons.
+    z = np.repeat([0.0, 1.0, 2.0], 10)[:, None]
+    h = -(1 / 3) * math.log(1 / 3) - (2 / 3) * math.log(2 / 3)
+    assert binning_ref_mi_xz(z, 2).value == pytest.approx(h, abs=1e-12)
+    assert binning_mi_xz(z, n_bins=2).value == pytest.approx(h, abs=1e-12)
+    assert binning_ref_mi_xz(z, 2).details["n_patterns"] == binning_mi_xz(z, n_bins=2).details["n_patterns"] == 2
+    assert binning_ref_mi_xz(z, 3).value == pytest.approx(math.log(3), abs=1e-12)
+
+
+def test_reference_noise_draw_and_class():
+    # Z = f * D with D ~ N(1, variance): Z / f has mean 1 and variance `variance`; with 2e5 draws the sample
+    # variance has sd variance * sqrt(2 / 2e5) = 6e-4 (at variance 0.2), so 5e-3 is > 8 sd.
+    f = np.full((40_000, 5), 2.5)
+    z = reference_noisy(f, 0.2, seed=3)
+    d = (z / f).ravel()
+    assert d.mean() == pytest.approx(1.0, abs=5e-3) and d.var() == pytest.approx(0.2, abs=5e-3)
+    assert np.array_equal(z, reference_noisy(f, 0.2, seed=3))
+    rng = np.random.default_rng(4)
+    fx, y = np.abs(rng.normal(size=(300, 4))), rng.integers(0, 3, 300)
+    est = BinningRefMI(num_of_bins=10, variance=0.4, bin_labels=True, seed=7)
+    noisy = reference_noisy(fx, 0.4, seed=7)
+    assert est.estimate(fx).value == binning_ref_mi_xz(noisy, 10).value
+    assert est.estimate_yz(fx, y).value == binning_ref_mi_yz(noisy, y, 10, bin_labels=True).value
+    assert BinningRefMI(num_of_bins=10).estimate(noisy).value == binning_ref_mi_xz(noisy, 10).value
+    with pytest.raises(ValueError, match="variance"):
+        reference_noisy(fx, 0.0)
+    with pytest.raises(ValueError, match="num_of_bins"):
+        binning_ref_mi_xz(fx, 1)
+
+
+def test_tiny_bin_width_is_refused_not_overflowed():
+    import warnings
+
+    z = np.random.default_rng(5).normal(size=(100, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no RuntimeWarning on the way to the error
+        with pytest.raises(ValueError, match="bin_width=1e-300 gives .* bins"):
+            BinningMI(bin_width=1e-300).estimate(z)
+        with pytest.raises(ValueError, match="n_bins"):
+            binning_mi_xz(z, n_bins=2**60)
+
+
+def test_estimate_refuses_labels_it_would_ignore():
+    z, y = np.random.default_rng(6).normal(size=(50, 2)), np.arange(50) % 2
+    with pytest.raises(ValueError, match="estimate_yz"):
+        BinningMI().estimate(z, y)
+    with pytest.raises(ValueError, match="needs the class labels"):
+        BinningLabelMI().estimate(z)
+    # string labels are classes too
+    assert binning_mi_yz(z, np.array(["a", "b"])[y], n_bins=5).value == binning_mi_yz(z, y, n_bins=5).value

@@ -242,3 +242,53 @@ def test_mixture_keeps_dataset_view_when_heldout_view_fails():
         df = t.compute()
     assert set(df.estimator) == {"mixture-dataset"}
     assert _value(df, "train", "mixture-dataset", "I(X;Z)") == pytest.approx(math.log(n), abs=1e-9)
+
+
+def test_binning_ref_rows_equal_the_reference_functions():
+    # 'binning-ref' bins one seeded noisy draw f(x) * D (as the paper's code does) with linspace/digitize edges;
+    # its rows must equal the library functions on the same draw (seed derived from (seed, epoch, split)).
+    from ipdrop.estimators import binning_ref_mi_xz, binning_ref_mi_yz, reference_noisy
+    from ipdrop.tracker import _stable_seed
+
+    rng = np.random.default_rng(3)
+    f = np.log1p(np.exp(rng.normal(size=(200, 6))))
+    y = rng.integers(0, K, 200)
+    t = InformationPlaneTracker(["binning-ref", "binning-ref-3"], variance=0.2, n_bins=(10,), seed=4)
+    t.increment(1)
+    t.update(f, y, split="test")
+    df = t.compute()
+    noisy = reference_noisy(f, 0.2, seed=_stable_seed(4, 1, "test"))
+    for n in (10, 3):
+        name = f"binning-ref-{n}"
+        assert _value(df, "test", name, "I(X;Z)") == binning_ref_mi_xz(noisy, n).value
+        assert _value(df, "test", name, "I(Y;Z)") == binning_ref_mi_yz(noisy, y, n).value
+        assert _value(df, "test", name, "I(Y_binned;Z)") == binning_ref_mi_yz(noisy, y, n, bin_labels=True).value
+    with pytest.raises(ValueError, match="binning-ref.*variance"):
+        InformationPlaneTracker(["binning-ref"])
+
+
+@pytest.mark.parametrize("name, match", [("binning-ref-1", ">= 2"), ("binning-ref-x", "binning-ref"),
+                                         ("binning-1", ">= 2"), ("mixture-X1", "mixture"), ("knn-3", "unknown")])
+def test_estimator_names_are_validated(name, match):
+    with pytest.raises(ValueError, match=match):
+        parse_estimators([name])
+
+
+def test_factories_cover_every_known_name_and_knn_is_the_default_label_estimator():
+    from ipdrop.tracker import ESTIMATOR_FACTORIES, KNOWN_ESTIMATORS
+
+    assert KNOWN_ESTIMATORS == tuple(ESTIMATOR_FACTORIES)
+    assert {"mixture", "binning", "binning-ref", "knn", "edge", "variational", "kl"} == set(KNOWN_ESTIMATORS)
+    t = InformationPlaneTracker()
+    assert "knn" in t.estimators and "edge" not in t.estimators
+    # label estimators: EDGE is seeded per step (reproducible), k-NN is deterministic
+    rng = np.random.default_rng(5)
+    y = np.repeat(np.arange(4), 30)
+    z = y[:, None] + rng.normal(size=(120, 3))
+    vals = []
+    for _ in range(2):
+        t = InformationPlaneTracker(["edge", "knn"], seed=9)
+        t.increment(0)
+        t.update(z, y)
+        vals.append(t.compute().set_index("estimator")["value"].to_dict())
+    assert vals[0] == vals[1]

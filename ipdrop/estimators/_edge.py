@@ -44,10 +44,11 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.spatial import cKDTree
 
-from .._base import MIEstimator, MIResult, as_2d_float, as_labels, check_int, check_positive, make_rng
-from ._binning import group_rows
+from .._base import MIEstimator, MIResult, as_2d_float, check_int, check_positive, make_rng
+from ._binning import group_rows, label_codes, looks_discrete
 
 __all__ = ["EDGE", "edge_mi", "EDGEHashPlan", "edge_hash_plan", "edge_from_plan", "edge_base_estimate", "edge_ensemble_weights"]
 
@@ -75,6 +76,7 @@ class EDGEHashPlan:
     projected_x: bool
     projected_y: bool
     dim_x: int = 0
+    y_reason: str = ""
 
 
 def _standardize(a: np.ndarray) -> np.ndarray:
@@ -121,15 +123,19 @@ def _median_knn_radius(space: np.ndarray, k: int, n_queries: int, rng: np.random
     return float(np.median(pos)) if pos.size else 0.5  # constant data: any width gives one cell
 
 
-def edge_hash_plan(x, y, *, n_ensemble=10, projection="auto", bandwidth=None, bandwidth_scale=1.0,
-                   k_neighbors=None, eps_factors=(0.7, 1.4), discrete_y=None, n_bandwidth_queries=1000,
-                   seed=None) -> EDGEHashPlan:
+def edge_hash_plan(x: ArrayLike, y: ArrayLike, *, n_ensemble: int = 10, projection="auto", bandwidth=None,
+                   bandwidth_scale: float = 1.0, k_neighbors: int | None = None, eps_factors=(0.7, 1.4),
+                   discrete_y: bool | None = None, n_bandwidth_queries: int = 1000, seed=0) -> EDGEHashPlan:
     """Validate inputs and draw the projections, widths and shifts of an EDGE estimate (see module doc)."""
+    if y is None:
+        raise ValueError("EDGE estimates I(X;Y) and needs y (class labels or a continuous array): estimate(x, y)")
     x = as_2d_float(x, "x", min_samples=4)
     n = x.shape[0]
     if discrete_y is None:
-        ya = np.asarray(y.detach().cpu().numpy() if hasattr(y, "detach") else y)
-        discrete_y = ya.dtype.kind in "iub" and (ya.ndim == 1 or (ya.ndim == 2 and ya.shape[1] == 1))
+        discrete_y, y_reason = looks_discrete(y)
+    else:
+        discrete_y = bool(discrete_y)
+        y_reason = f"discrete_y={discrete_y} given"
     L = check_int(n_ensemble, "n_ensemble", minimum=1)
     scale = check_positive(bandwidth_scale, "bandwidth_scale")
     if not (isinstance(eps_factors, (tuple, list, np.ndarray)) and len(eps_factors) == 2):
@@ -142,7 +148,7 @@ def edge_hash_plan(x, y, *, n_ensemble=10, projection="auto", bandwidth=None, ba
 
     labels = py = None
     if discrete_y:
-        labels = as_labels(y, "y", n=n)
+        labels = label_codes(y, "y", n=n)
     else:
         ya = as_2d_float(y, "y", min_samples=4)
         if ya.shape[0] != n:
@@ -170,14 +176,14 @@ def edge_hash_plan(x, y, *, n_ensemble=10, projection="auto", bandwidth=None, ba
     shift_y = None if py is None else rng.uniform(0.0, 1.0, size=(L, py.shape[1])) * eps[:, None]
     return EDGEHashPlan(px=px, py=py, labels=labels, eps_x=eps, eps_y=None if py is None else eps.copy(),
                         shift_x=shift_x, shift_y=shift_y, factors=factors, eps0=float(eps0), k_neighbors=k,
-                        projected_x=proj_x, projected_y=proj_y, dim_x=x.shape[1])
+                        projected_x=proj_x, projected_y=proj_y, dim_x=x.shape[1], y_reason=y_reason)
 
 
 def _hash_codes(p: np.ndarray, shift: np.ndarray, eps: float) -> np.ndarray:
     return np.floor((p + shift) / eps).astype(np.int64)
 
 
-def edge_base_estimate(ix: np.ndarray, iy: np.ndarray, clip=None) -> tuple[float, int]:
+def edge_base_estimate(ix: np.ndarray, iy: np.ndarray, clip: float | None = None) -> tuple[float, int]:
     """Base EDGE estimate from bucket ids: sum over edges of (N_ij/N) g(N_ij N / (N_i M_j)), g = log.
 
     ``ix``, ``iy``: integer bucket id of every sample for X and Y (ids ``0..G-1``). ``clip=U`` replaces each
@@ -195,7 +201,7 @@ def edge_base_estimate(ix: np.ndarray, iy: np.ndarray, clip=None) -> tuple[float
     return float(np.dot(n_ij, terms) / n), int(uniq.size)
 
 
-def edge_ensemble_weights(factors, orders=(1, 2)) -> np.ndarray:
+def edge_ensemble_weights(factors: ArrayLike, orders: tuple[float, ...] = (1, 2)) -> np.ndarray:
     """Minimum-L2-norm weights w with sum(w) = 1 and sum_l w_l t_l^i = 0 for every i in ``orders``.
 
     Closed form w = A^T (A A^T)^+ e_1 with rows of A = [1, t^i ...]; needs ``len(factors) > len(orders)``.
@@ -212,15 +218,16 @@ def edge_ensemble_weights(factors, orders=(1, 2)) -> np.ndarray:
     return a.T @ np.linalg.lstsq(a @ a.T, e, rcond=None)[0]
 
 
-def edge_mi(x, y, *, n_ensemble=10, ensemble="median", projection="auto", bandwidth=None, bandwidth_scale=1.0,
-            k_neighbors=None, eps_factors=(0.7, 1.4), weight_orders=(1, 2), clip=None, discrete_y=None,
-            n_bandwidth_queries=1000, seed=None) -> MIResult:
+def edge_mi(x: ArrayLike, y: ArrayLike, *, n_ensemble: int = 10, ensemble: str = "median", projection="auto", bandwidth=None,
+            bandwidth_scale: float = 1.0, k_neighbors: int | None = None, eps_factors=(0.7, 1.4), weight_orders=(1, 2),
+            clip: float | None = None, discrete_y: bool | None = None, n_bandwidth_queries: int = 1000,
+            seed=0) -> MIResult:
     """EDGE estimate of I(X;Y) in nats (see the module docstring for every step).
 
     Parameters
     ----------
     x : ``(n_samples, dim_x)`` continuous variable (e.g. a representation Z).
-    y : integer labels ``(n_samples,)`` (discrete, never hashed) or a continuous ``(n_samples, dim_y)`` array.
+    y : class labels ``(n_samples,)`` (discrete, never hashed) or a continuous ``(n_samples, dim_y)`` array.
     n_ensemble : number L of base estimators (hash widths).
     ensemble : ``"median"``, ``"mean"`` or ``"optimal_weights"``.
     projection : ``"auto"`` (Gaussian random projection to floor(log2(N/10)) dims when a variable has more),
@@ -231,7 +238,9 @@ def edge_mi(x, y, *, n_ensemble=10, ensemble="median", projection="auto", bandwi
     eps_factors : ``(low, high)``: member widths are eps_0 * geomspace(low, high, L).
     weight_orders : bias orders i cancelled by ``"optimal_weights"`` (terms eps^i).
     clip : optional upper clip U of each log-term (None: no clipping).
-    discrete_y : force Y discrete/continuous; default: integer dtype 1-D -> labels.
+    discrete_y : force Y discrete/continuous; default (None): a 1-D ``y`` of integers in any dtype (also
+        integer-valued floats) or of strings is taken as class labels, anything else as continuous; the
+        decision and its reason are in ``details["y_discrete"]`` / ``details["y_kind"]``.
     n_bandwidth_queries : samples used for the median k-NN distance.
     seed : int or numpy Generator (projection, shifts, bandwidth subsample).
     """
@@ -245,7 +254,8 @@ def edge_mi(x, y, *, n_ensemble=10, ensemble="median", projection="auto", bandwi
     return edge_from_plan(plan, ensemble=ensemble, weight_orders=weight_orders, clip=clip)
 
 
-def edge_from_plan(plan: EDGEHashPlan, *, ensemble="median", weight_orders=(1, 2), clip=None) -> MIResult:
+def edge_from_plan(plan: EDGEHashPlan, *, ensemble: str = "median", weight_orders=(1, 2),
+                   clip: float | None = None) -> MIResult:
     """Hash, count and combine the ensemble for a prepared :class:`EDGEHashPlan` (steps 2, 3 and 5)."""
     if ensemble not in _ENSEMBLES:
         raise ValueError(f"ensemble must be one of {_ENSEMBLES}; got {ensemble!r}")
@@ -285,6 +295,7 @@ def edge_from_plan(plan: EDGEHashPlan, *, ensemble="median", weight_orders=(1, 2
         "projected_x": plan.projected_x,
         "projected_y": plan.projected_y,
         "y_discrete": plan.labels is not None,
+        "y_kind": plan.y_reason,
         "clip": clip,
         "base_estimates": base.tolist(),
         "eps_factors": plan.factors.tolist(),
@@ -299,15 +310,19 @@ def edge_from_plan(plan: EDGEHashPlan, *, ensemble="median", weight_orders=(1, 2
 class EDGE(MIEstimator):
     """Ensemble dependency-graph MI estimator (Noshad, Zeng & Hero 2019); ``estimate(x, y) -> MIResult`` in nats.
 
-    ``x`` is the continuous representation ``(n, d)``; ``y`` integer labels (discrete, not hashed) or a
-    continuous array. Parameters as :func:`edge_mi`; ``seed`` makes the estimate reproducible.
+    ``x`` is the continuous representation ``(n, d)``; ``y`` class labels (integers in any dtype or strings:
+    discrete, not hashed) or a continuous array. The paper's choice for I(Y;Z); for class labels
+    :class:`~ipdrop.estimators.KNNLabelMI` is closer to closed forms (4 Gaussian classes in d = 8, truth
+    0.917 nats, N = 2,000: EDGE 0.71, k-NN 0.89-0.93). Parameters as :func:`edge_mi`; ``seed`` (default 0)
+    makes the estimate reproducible.
     """
 
     name = "edge"
 
-    def __init__(self, n_ensemble=10, ensemble="median", projection="auto", bandwidth=None, bandwidth_scale=1.0,
-                 k_neighbors=None, eps_factors=(0.7, 1.4), weight_orders=(1, 2), clip=None, discrete_y=None,
-                 n_bandwidth_queries=1000, seed=0):
+    def __init__(self, n_ensemble: int = 10, ensemble: str = "median", projection="auto", bandwidth=None,
+                 bandwidth_scale: float = 1.0, k_neighbors: int | None = None, eps_factors=(0.7, 1.4),
+                 weight_orders=(1, 2), clip: float | None = None, discrete_y: bool | None = None,
+                 n_bandwidth_queries: int = 1000, seed=0):
         self.n_ensemble = n_ensemble
         self.ensemble = ensemble
         self.projection = projection
@@ -321,5 +336,6 @@ class EDGE(MIEstimator):
         self.n_bandwidth_queries = n_bandwidth_queries
         self.seed = seed
 
-    def estimate(self, x, y) -> MIResult:
+    def estimate(self, x: ArrayLike, y: ArrayLike | None = None) -> MIResult:
+        """I(X;Y) in nats; ``y`` is required."""
         return edge_mi(x, y, **self.get_params())
