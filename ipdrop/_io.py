@@ -7,6 +7,8 @@ as it was.
 """
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -14,7 +16,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-__all__ = ["atomic_path", "write_text", "write_json", "write_csv", "torch_save", "read_json"]
+__all__ = ["atomic_path", "write_text", "write_json", "write_csv", "torch_save", "read_json", "remove_stale_tmp",
+           "sha256_file"]
+
+
+def _file_mode() -> int:
+    """The mode ``open()`` would give a new file: 0o666 minus the process umask (0644 under umask 022)."""
+    mask = os.umask(0o022)  # reading the umask means setting it; put it straight back
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 @contextmanager
@@ -27,9 +37,12 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
     tmp = Path(tmp)
     try:
+        try:
+            os.fchmod(fd, _file_mode())  # mkstemp makes 0600 files; run files are ordinary files (0644)
+        finally:
+            os.close(fd)
         yield tmp
         with open(tmp, "rb+") as fh:  # make sure the bytes are on disk before the rename
             os.fsync(fh.fileno())
@@ -37,6 +50,33 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def remove_stale_tmp(folder: str | os.PathLike, names) -> list[Path]:
+    """Delete temporary files ``.NAME.*.tmp`` that an :func:`atomic_path` write killed mid-way left in ``folder``.
+
+    Only call this when no other process writes these files at the same moment (e.g. when a run starts).
+    Returns the paths removed.
+    """
+    folder = Path(folder)
+    removed = []
+    if not folder.is_dir():
+        return removed
+    for name in names:
+        for p in folder.glob(f".{name}.*.tmp"):
+            with contextlib.suppress(OSError):
+                p.unlink()
+                removed.append(p)
+    return removed
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of the bytes of ``path``."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

@@ -92,7 +92,11 @@ def read_results(path: str | os.PathLike):
     table = p / RESULTS_FILE if p.is_dir() else p
     if not table.is_file():
         raise FileNotFoundError(f"{table}: no results table (not a run folder, or no epoch has finished yet)")
-    df = pd.read_csv(table)
+    try:
+        df = pd.read_csv(table)
+    except (ValueError, OSError, UnicodeDecodeError) as exc:  # pandas ParserError / EmptyDataError are ValueErrors
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"{table} is not a readable results table ({first})") from None
     if "epoch" in df:
         df["epoch"] = df["epoch"].astype("int64")
     for c in ("n", "d"):

@@ -62,20 +62,51 @@ def _check_name(name: str) -> str:
 
 
 def _from_npz(path: Path, name: str, source: str) -> Dataset:
-    with np.load(path) as f:
-        missing = [k for k in _KEYS if k not in f]
-        if missing:
-            raise ValueError(f"{path} lacks the array(s) {missing}; expected {list(_KEYS)}")
-        arrs = {k: f[k] for k in _KEYS}
+    """Read and validate ``path``; every problem (not a zip, truncated, wrong arrays) is a ValueError naming it."""
+    import zipfile
+    import zlib
+
+    try:
+        if path.stat().st_size == 0:
+            raise ValueError("the file is empty")
+        with np.load(path, allow_pickle=False) as f:
+            if not isinstance(f, np.lib.npyio.NpzFile):
+                raise ValueError("it holds a single .npy array, not an .npz archive")
+            missing = [k for k in _KEYS if k not in f]
+            if missing:
+                raise ValueError(f"it lacks the array(s) {missing}; expected {list(_KEYS)}")
+            arrs = {k: f[k] for k in _KEYS}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        msg = str(exc)
+        if "pickled" in msg:  # numpy took it for a pickle: it is no .npy/.npz file
+            msg = "not a NumPy .npz archive"
+        raise ValueError(f"dataset file {path} cannot be read: {msg} ({type(exc).__name__}); expected an .npz "
+                         f"archive with uint8 arrays {', '.join(_KEYS)} - replace or delete the file") from None
     for split in ("train", "test"):
         x, y = arrs[f"x_{split}"], arrs[f"y_{split}"]
         if x.dtype != np.uint8 or x.shape[1:] != _SHAPES[name]:
             raise ValueError(f"{path}: x_{split} must be uint8 of shape (N, {', '.join(map(str, _SHAPES[name]))}); "
                              f"got {x.dtype} {x.shape}")
+        if x.shape[0] < 2:
+            raise ValueError(f"{path}: x_{split} holds {x.shape[0]} images; need at least 2")
         if y.shape != (x.shape[0],):
             raise ValueError(f"{path}: y_{split} has shape {y.shape}, expected ({x.shape[0]},)")
+        check_labels(y, f"{path}: y_{split}")
     return Dataset(name, arrs["x_train"], arrs["y_train"].astype(np.int64), arrs["x_test"],
                    arrs["y_test"].astype(np.int64), source)
+
+
+def check_labels(y: np.ndarray, what: str = "labels", n_classes: int = 10) -> None:
+    """Raise ValueError unless ``y`` holds integer class labels in ``0 .. n_classes - 1``."""
+    y = np.asarray(y)
+    if y.dtype.kind not in "iu":
+        raise ValueError(f"{what} must be integer class labels; got dtype {y.dtype}")
+    if y.size:
+        lo, hi = int(y.min()), int(y.max())
+        if lo < 0 or hi >= n_classes:
+            bad = y[(y < 0) | (y >= n_classes)]
+            raise ValueError(f"{what} holds labels outside 0..{n_classes - 1} ({len(bad)} of them, e.g. "
+                             f"{int(bad[0])}; range found {lo}..{hi})")
 
 
 def _atomic_savez(path: Path, **arrays) -> None:

@@ -14,7 +14,8 @@ folder below ``out_root`` named after its parameters (sorted keys, e.g.
 
 A run counts as complete once ``run.json`` in its folder says
 ``{"status": "complete"}`` (written last, atomically, by the training code or by
-the sweep after the target returns). Complete runs are skipped, so a sweep
+the sweep after the target returns; for ``train``, ``results.csv`` must also match the
+checksum recorded there, else the sweep refuses to start, naming the file). Complete runs are skipped, so a sweep
 interrupted by Ctrl-C, a crash or a wall-time limit is resumed by running the
 same command again; incomplete runs are redone. A run that raises writes
 ``error.log`` (traceback + captured output) into its folder, is listed in the
@@ -23,8 +24,15 @@ same command again; incomplete runs are redone. A run that raises writes
 Executors
 ---------
 ``"local"`` (default)
-    :class:`concurrent.futures.ProcessPoolExecutor` with a ``forkserver``/``spawn``
-    context (safe with torch); each worker gets ``max(1, cores // workers)`` torch threads.
+    one fresh process per run (``forkserver`` context, safe with torch; the server preloads
+    ipdrop and torch, so a run process starts in milliseconds), at most ``workers`` at a time;
+    each gets ``max(1, cores // workers)`` torch threads (``workers x threads <= cores``).
+    A run whose process dies (OOM killer, segfault) fails alone, with an ``error.log`` saying how
+    it died; the other runs go on. SIGINT/SIGTERM (Ctrl-C) stop the sweep within seconds: queued
+    runs are not started, running ones get SIGTERM (SIGKILL after 5 s) and keep their last
+    checkpoint; every run's true status (``complete``, ``skipped``, ``failed``, ``interrupted``,
+    ``not started``) goes to ``sweep_report.json``. Run processes die with the sweep process, even
+    when it is SIGKILLed (``PR_SET_PDEATHSIG`` on Linux and a pipe to the sweep they watch).
 ``"dask"``
     :mod:`dask.distributed`. ``scheduler=None`` starts a ``LocalCluster``;
     ``scheduler="tcp://host:8786"`` connects to a running scheduler; ``scheduler``
@@ -72,6 +80,7 @@ import multiprocessing
 import os
 import pickle
 import re
+import signal
 import sys
 import threading
 import time
@@ -84,6 +93,7 @@ from . import _io
 
 __all__ = [
     "SweepReport",
+    "SweepInterrupted",
     "RunRecord",
     "run_sweep",
     "parse_grid",
@@ -102,6 +112,13 @@ EXECUTION_KEYS = frozenset({"device", "num_threads", "progress"})
 
 #: captured stdout/stderr/logging of a run, inside its folder
 LOG_FILE = ".sweep.log"
+
+#: seconds running runs get to stop after SIGINT/SIGTERM before they are killed
+_STOP_GRACE_S = 5.0
+#: exit status of a run process that noticed the sweep process is gone
+_ORPHAN_EXIT = 70
+#: statuses of a :class:`RunRecord`
+STATUSES = ("complete", "skipped", "failed", "interrupted", "not started")
 
 _MAX_NAME = 150
 _SAFE_CHARS = re.compile(r"[^A-Za-z0-9._+\-=,]")
@@ -486,15 +503,11 @@ def _available_cores() -> int:
 def _set_threads(num_threads: int | None) -> None:
     if not num_threads:
         return
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[var] = str(num_threads)
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "IPDROP_SWEEP_THREADS"):
+        os.environ[var] = str(num_threads)  # IPDROP_SWEEP_THREADS: training's default for num_threads=None
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(num_threads)
-
-
-def _init_worker(num_threads: int | None) -> None:
-    _set_threads(num_threads)
 
 
 class _ThreadStream(io.TextIOBase):
@@ -599,6 +612,9 @@ def _execute_run(target: _Target, params: dict, out_dir: str, num_threads: int |
         if not is_complete(out):
             _write_json(out / "run.json", {"status": "complete", "target": target.label,
                                            "finished": _dt.datetime.now(_dt.timezone.utc).isoformat()})
+    except KeyboardInterrupt as exc:  # SIGINT/SIGTERM: the run stops; a train run keeps its last checkpoint
+        record.update(status="interrupted", error=f"interrupted ({exc or 'SIGINT'}); resumes when the sweep is "
+                                                  "run again", log=str(log_path))
     except Exception as exc:  # noqa: BLE001 - a failing run must not stop the sweep
         tb = traceback.format_exc()
         _atomic_write_text(err_path, f"run {out.name} failed ({type(exc).__name__}: {exc})\n\n{tb}\n"
@@ -614,8 +630,9 @@ class RunRecord:
     """Outcome of one run of a sweep.
 
     ``status`` is ``"complete"`` (ran now), ``"skipped"`` (complete before),
-    ``"failed"`` (see ``log``: the ``error.log`` with traceback and output) or
-    ``"cancelled"`` (not run: the sweep was interrupted).
+    ``"failed"`` (see ``log``: the ``error.log`` with traceback and output, or why its process died),
+    ``"interrupted"`` (was running when the sweep was stopped; resumes from its last checkpoint when
+    the sweep runs again) or ``"not started"`` (queued when the sweep was stopped).
     """
 
     name: str
@@ -657,8 +674,19 @@ class SweepReport:
         return self._with("failed")
 
     @property
+    def interrupted_runs(self) -> list[RunRecord]:
+        """Runs stopped while running (they resume from their checkpoints on the next call)."""
+        return self._with("interrupted")
+
+    @property
+    def not_started(self) -> list[RunRecord]:
+        """Runs still queued when the sweep was stopped."""
+        return self._with("not started")
+
+    @property
     def cancelled(self) -> list[RunRecord]:
-        return self._with("cancelled")
+        """Runs that did not finish because the sweep was stopped (interrupted or not started)."""
+        return self._with("interrupted", "not started")
 
     @property
     def ok(self) -> bool:
@@ -676,14 +704,25 @@ class SweepReport:
     def summary(self) -> str:
         lines = [f"sweep {self.target} -> {self.out_root} ({self.executor}): {len(self.runs)} runs, "
                  f"{len(self.completed)} completed, {len(self.skipped)} skipped (already complete), "
-                 f"{len(self.failed)} failed, {len(self.cancelled)} not run, {self.seconds:.1f} s"
+                 f"{len(self.failed)} failed, {len(self.interrupted_runs)} interrupted, "
+                 f"{len(self.not_started)} not started, {self.seconds:.1f} s"
                  + (" [interrupted]" if self.interrupted else "")]
         for r in self.failed:
             lines.append(f"  FAILED {r.name}: {r.error}\n         log: {r.log}")
+        for r in self.interrupted_runs:
+            lines.append(f"  INTERRUPTED {r.name} (resumes from its checkpoint when the sweep runs again)")
         return "\n".join(lines)
 
     def __str__(self) -> str:
         return self.summary()
+
+
+class SweepInterrupted(KeyboardInterrupt):
+    """The sweep was stopped (SIGINT/SIGTERM, Ctrl-C); ``report`` holds every run's true status."""
+
+    def __init__(self, message: str = "sweep interrupted", report: SweepReport | None = None):
+        super().__init__(message)
+        self.report = report
 
 
 # --------------------------------------------------------------------------- executors
@@ -748,7 +787,13 @@ def make_jobqueue_cluster(kind: str = "slurm", **kwargs):
 
 def _mp_context():
     methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    if "forkserver" in methods:
+        ctx = multiprocessing.get_context("forkserver")
+        # the fork server imports these once; each run process then starts in milliseconds instead of
+        # importing torch anew (~4 s on a loaded 2-core machine). Ignored once the server runs.
+        ctx.set_forkserver_preload(["ipdrop.training", "ipdrop.sweep"])
+        return ctx
+    return multiprocessing.get_context("spawn")
 
 
 # --------------------------------------------------------------------------- the sweep
@@ -823,9 +868,10 @@ def run_sweep(target, grid, out_root, executor: str = "local", workers: int | No
         the notebook's parameters cell before anything runs), duplicate runs,
         a finished run folder holding different parameters, an unknown executor
         or an unreachable Dask scheduler.
-    KeyboardInterrupt
-        Re-raised after pending runs are cancelled; finished runs are kept
-        (re-run the sweep to resume).
+    SweepInterrupted
+        (a ``KeyboardInterrupt``) after SIGINT/SIGTERM: queued runs are not started, running ones
+        are stopped (SIGTERM, then SIGKILL after 5 s) and keep their last checkpoint, finished runs
+        are kept; ``exc.report`` holds every run's status. Run the sweep again to resume.
     """
     if executor not in ("local", "dask", "serial"):
         raise ValueError(f"unknown executor {executor!r}; choose 'local', 'dask' or 'serial'")
@@ -858,8 +904,12 @@ def run_sweep(target, grid, out_root, executor: str = "local", workers: int | No
     todo: list[int] = []
     for i, (p, n) in enumerate(zip(points, names)):
         d = root / n
-        rec = RunRecord(n, p, str(d), "cancelled")
+        rec = RunRecord(n, p, str(d), "not started")
         if tgt.complete(d):
+            if tgt.kind == "train":
+                from .training import verify_results
+
+                verify_results(d)  # ResultsIntegrityError (a ValueError) naming the damaged table
             stored = _read_json(d / "params.json")
             if isinstance(stored, dict) and "params" in stored:
                 old = {**stored.get("base_params", {}), **stored["params"]}
@@ -878,6 +928,7 @@ def run_sweep(target, grid, out_root, executor: str = "local", workers: int | No
     report = SweepReport(str(root), tgt.label, executor, records)
     _write_manifest(root, tgt.label, base, names, points)
     t0 = time.perf_counter()
+    started_wall = time.time()
     n_workers = max(1, min(workers or _available_cores(), max(1, len(todo))))
 
     def stored_for(i):
@@ -906,27 +957,42 @@ def run_sweep(target, grid, out_root, executor: str = "local", workers: int | No
             for i in todo:
                 finish(i, _execute_run(tgt, full[i], records[i].out_dir, threads_per_run, stored_for(i)))
                 tick()
+                if records[i].status == "interrupted":
+                    raise SweepInterrupted("sweep interrupted")
         elif executor == "local":
             _run_local(tgt, full, records, todo, n_workers, threads_per_run or max(1, _available_cores() // n_workers),
                        stored_for, finish, tick)
         else:
             _run_dask(tgt, full, records, todo, workers, scheduler, threads_per_run, dask_timeout,
                       cluster_options, stored_for, finish, tick)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         report.interrupted = True
-        raise
+        if isinstance(exc, SweepInterrupted):
+            exc.report = report
+            raise
+        raise SweepInterrupted(str(exc) or "sweep interrupted", report) from None
     finally:
         if bar is not None:
             bar.close()
         for rec in records:  # runs that finished while the sweep was being interrupted
-            if rec.status == "cancelled" and tgt.complete(Path(rec.out_dir)):
+            if rec.status in ("not started", "interrupted") and tgt.complete(Path(rec.out_dir)):
                 rec.status = "complete"
+            elif rec.status == "not started" and _started_since(Path(rec.out_dir), started_wall):
+                rec.status = "interrupted"  # e.g. a Dask task that was running when the sweep stopped
         report.seconds = time.perf_counter() - t0
         with contextlib.suppress(OSError):
             _write_json(root / "sweep_report.json", {
                 "target": report.target, "executor": executor, "seconds": report.seconds,
                 "interrupted": report.interrupted, "runs": [dataclasses.asdict(r) for r in records]})
     return report
+
+
+def _started_since(run_dir: Path, since: float) -> bool:
+    """True when the run's captured-output log was opened by this sweep (it started running)."""
+    try:
+        return (run_dir / LOG_FILE).stat().st_mtime >= since - 1.0
+    except OSError:
+        return False
 
 
 def _write_manifest(root: Path, label: str, base: dict, names: list[str], points: list[dict]) -> None:
@@ -942,36 +1008,173 @@ def _write_manifest(root: Path, label: str, base: dict, names: list[str], points
                                       "runs": list(runs.values())})
 
 
-def _run_local(tgt, full, records, todo, n_workers, threads, stored_for, finish, tick):
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-    from concurrent.futures.process import BrokenProcessPool
+class _StopRequest:
+    """SIGINT/SIGTERM handlers of the sweep process while the local executor runs (main thread only)."""
 
-    pool = ProcessPoolExecutor(max_workers=n_workers, mp_context=_mp_context(),
-                               initializer=_init_worker, initargs=(threads,))
-    try:
-        futures = {pool.submit(_execute_run, tgt, full[i], records[i].out_dir, threads, stored_for(i)): i
-                   for i in todo}
-        for fut in as_completed(futures):
-            i = futures[fut]
-            try:
-                finish(i, fut.result())
-            except BrokenProcessPool as exc:  # a worker died (killed, out of memory, segfault)
-                finish(i, _crashed(records[i], exc))
-            tick()
-    except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    pool.shutdown(wait=True)
+    def __init__(self):
+        self.count = 0
+        self.signal = None
+        self._old = {}
+
+    def _handle(self, signum, frame):
+        self.count += 1
+        self.signal = signal.Signals(signum).name
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
 
 
-def _crashed(rec: RunRecord, exc: BaseException) -> dict:
+def _run_local(tgt, full, records, todo, n_workers, threads, stored_for, finish, tick, grace=_STOP_GRACE_S):
+    """One fresh process per run, at most ``n_workers`` at a time.
+
+    A run whose process dies (OOM killer, segfault, SIGKILL) fails alone; the others go on. On SIGINT or
+    SIGTERM, queued runs are not started, running ones get SIGTERM (they stop, keeping their last
+    checkpoint) and after ``grace`` seconds SIGKILL; then :class:`SweepInterrupted` is raised. Run
+    processes die with the sweep: each watches a pipe to it (EOF = the sweep is gone) and, on Linux,
+    asks the kernel for SIGKILL when its parent dies.
+    """
+    from multiprocessing.connection import wait
+
+    ctx = _mp_context()
+    pending = list(todo)
+    running: dict[int, tuple] = {}  # i -> (process, connection, [result or None])
+    stopped_by = None
+
+    def start(i):
+        parent_end, child_end = ctx.Pipe(duplex=True)
+        proc = ctx.Process(target=_child_main, name=f"ipdrop-run-{records[i].name}",
+                           args=(child_end, tgt, full[i], records[i].out_dir, threads, stored_for(i)))
+        proc.start()
+        child_end.close()
+        running[i] = (proc, parent_end, [None])
+
+    def collect(i, proc, conn, box):
+        """Read the result if one arrived; True once the process has ended."""
+        with contextlib.suppress(EOFError, OSError):
+            while box[0] is None and conn.poll():
+                box[0] = conn.recv()
+        return proc.exitcode is not None
+
+    def settle(i, interrupted=False):
+        proc, conn, box = running.pop(i)
+        proc.join()
+        collect(i, proc, conn, box)
+        conn.close()
+        if box[0] is not None:
+            finish(i, box[0])
+        elif interrupted:
+            finish(i, {"status": "interrupted", "error": f"stopped ({stopped_by}); resumes when the sweep "
+                                                          "is run again", "log": str(Path(records[i].out_dir) / LOG_FILE)})
+        else:
+            finish(i, _crashed(records[i], proc.exitcode))
+        tick()
+
+    with _StopRequest() as stop:
+        try:
+            while (pending or running) and not stop.count:
+                while pending and len(running) < n_workers and not stop.count:
+                    start(pending.pop(0))
+                waitables = [x for proc, conn, _ in running.values() for x in (proc.sentinel, conn)]
+                wait(waitables, timeout=0.5)
+                for i, (proc, conn, box) in list(running.items()):
+                    if collect(i, proc, conn, box):
+                        settle(i)
+        except BaseException:
+            stop.count += 1
+            stop.signal = stop.signal or "error in the sweep process"
+            raise
+        finally:
+            if stop.count:
+                stopped_by = stop.signal
+                for i in pending:
+                    finish(i, {"status": "not started"})
+                pending.clear()
+                for proc, _, _ in running.values():
+                    with contextlib.suppress(OSError):
+                        os.kill(proc.pid, signal.SIGTERM)
+                deadline = time.monotonic() + grace
+                while running and time.monotonic() < deadline and stop.count < 2:
+                    waitables = [x for proc, conn, _ in running.values() for x in (proc.sentinel, conn)]
+                    wait(waitables, timeout=0.2)
+                    for i, (proc, conn, box) in list(running.items()):
+                        if collect(i, proc, conn, box):
+                            settle(i, interrupted=True)
+                for i, (proc, conn, box) in list(running.items()):  # grace over, or a second Ctrl-C
+                    with contextlib.suppress(OSError):
+                        proc.kill()
+                    settle(i, interrupted=True)
+    if stopped_by is not None and stop.signal is not None and stop.signal.startswith("SIG"):
+        raise SweepInterrupted(f"sweep stopped by {stop.signal}")
+
+
+def _child_main(conn, target, params, out_dir, threads, stored) -> None:
+    """Entry point of one run's process: die with the sweep, stop cleanly on SIGTERM, report back."""
+    _die_with_parent(conn)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    signal.signal(signal.SIGINT, _raise_interrupt)
+    _set_threads(threads)
+    result = _execute_run(target, params, out_dir, threads, stored)
+    with contextlib.suppress(OSError):
+        conn.send(result)
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def _die_with_parent(conn) -> None:
+    """End this process when the sweep process ends, however it ends (even SIGKILL).
+
+    Two guards: on Linux ``prctl(PR_SET_PDEATHSIG, SIGKILL)`` (the kernel kills us when the process that
+    started us exits), and a daemon thread blocked on ``conn``, the pipe whose other end only the sweep
+    process holds: end of file there means the sweep is gone, whoever our parent is.
+    """
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(Exception):
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+
+    def watch():
+        try:
+            while True:
+                conn.recv_bytes()  # the sweep never sends; returns only at EOF (raises EOFError)
+        except (EOFError, OSError):
+            pass
+        os._exit(_ORPHAN_EXIT)
+
+    threading.Thread(target=watch, name="ipdrop-parent-watch", daemon=True).start()
+
+
+def _crashed(rec: RunRecord, cause) -> dict:
+    """Record of a run whose process died without reporting (``cause``: its exit code, or an exception)."""
     out = Path(rec.out_dir)
     err = out / "error.log"
+    if isinstance(cause, int):
+        if cause < 0:
+            try:
+                name = signal.Signals(-cause).name
+            except ValueError:
+                name = str(-cause)
+            why = f"killed by signal {name}" + (
+                " (out of memory? the OOM killer sends SIGKILL)" if cause == -signal.SIGKILL else "")
+        else:
+            why = f"exited with status {cause} without reporting"
+    else:
+        why = f"{type(cause).__name__}: {cause}"
     with contextlib.suppress(OSError):
         out.mkdir(parents=True, exist_ok=True)
-        _atomic_write_text(err, f"run {rec.name}: worker crashed ({type(exc).__name__}: {exc})\n\n"
+        _atomic_write_text(err, f"run {rec.name}: its worker process died ({why})\n\n"
                                 f"----- captured output ({LOG_FILE}) -----\n{_tail(out / LOG_FILE)}")
-    return {"status": "failed", "error": f"worker crashed: {type(exc).__name__}: {exc}", "log": str(err)}
+    return {"status": "failed", "error": f"worker process died: {why}", "log": str(err)}
 
 
 def _run_dask(tgt, full, records, todo, workers, scheduler, threads, timeout, cluster_options,
@@ -1061,12 +1264,15 @@ def _cli_main(args) -> int:
                            base_params=_kv_list(args.base, "--set entry"), progress=not args.no_progress,
                            threads_per_run=args.threads_per_run, notebooks_dir=args.notebooks_dir,
                            cluster_options=_kv_list(args.cluster_option, "--cluster-option"))
-    except (ValueError, ImportError) as exc:
+    except (ValueError, ImportError, OSError) as exc:
         print(f"ipdrop sweep: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("ipdrop sweep: interrupted; completed runs are kept, run the same command again to resume",
-              file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        rep = getattr(exc, "report", None)
+        if rep is not None:
+            print(rep.summary())
+        print("ipdrop sweep: interrupted; completed runs are kept, interrupted ones resume from their "
+              "checkpoints: run the same command again to resume", file=sys.stderr)
         return 130
     print(report.summary())
     if args.aggregate:
@@ -1089,7 +1295,12 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     add_cli(sub)
     args = parser.parse_args(["sweep", *(sys.argv[1:] if argv is None else argv)])
-    return args.func(args)
+    status = args.func(args)
+    if status == 130 and argv is None:
+        from .cli import _exit_now
+
+        _exit_now(status)
+    return status
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -24,8 +24,14 @@
     the latest state (model, optimizer, scheduler, epoch, the shuffling generator and the torch / numpy /
     python RNG states, the rows so far), saved atomically after every epoch.
 ``run.json``
-    ``{"status": "complete", ...}`` with wall times, written last. A folder with it is a finished run:
-    :func:`train` then just returns its table.
+    ``{"status": "complete", ...}`` with wall times, the SHA-256 (``results_sha256``) and row count
+    (``results_rows``) of ``results.csv``, written last. A folder with it is a finished run: :func:`train`
+    then returns its table after checking it against that checksum (:class:`ResultsIntegrityError` when
+    the table was edited or damaged; damaged numbers are never returned).
+
+Every file problem (a truncated ``checkpoint.pt``, a garbled table, a bad dataset file) raises a
+``ValueError`` naming the file; temporary files of a killed write are removed when the run restarts.
+``num_threads`` and ``device`` (:data:`EXECUTION_ONLY`) may differ when a run is resumed.
 
 A killed run restarts from ``checkpoint.pt`` and ends with exactly the table (and weights) of an
 uninterrupted run with the same seed (on the CPU; CUDA kernels may be non-deterministic).
@@ -38,6 +44,7 @@ import datetime as _dt
 import os
 import platform
 import random
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -50,7 +57,8 @@ from . import _io
 from ._base import check_int, check_positive, resolve_device
 from .tracker import RESULT_COLUMNS, InformationPlaneTracker, parse_estimators
 
-__all__ = ["TrainConfig", "train", "run", "RunConflictError", "load_results", "RESULT_COLUMNS",
+__all__ = ["TrainConfig", "train", "run", "RunConflictError", "ResultsIntegrityError", "load_results",
+           "verify_results", "default_num_threads", "RESULT_COLUMNS",
            "MODELS", "DATASETS", "DROPOUTS", "SCHEDULES"]
 
 MODELS = ("lenet", "fc", "resnet18", "fullcnn")
@@ -216,10 +224,9 @@ class TrainConfig:
         setf("seed", check_int(self.seed, "seed", minimum=0))
         if self.num_threads is not None:
             setf("num_threads", check_int(self.num_threads, "num_threads"))
-        if not isinstance(self.device, str) or not self.device:
-            raise ValueError(f"device must be a string such as 'auto', 'cpu' or 'cuda'; got {self.device!r}")
+        _check_device(self.device)
         # ip_epochs: normalise to a string spec or a sorted tuple of ints
-        ip = self.ip_epochs
+        ip = "none" if self.ip_epochs is None else self.ip_epochs  # None: e.g. `--set ip_epochs=none`
         if isinstance(ip, str):
             ip = ip.strip().lower()
             if ip not in ("all", "none", "last") and not ip.startswith("every:"):
@@ -298,6 +305,15 @@ class TrainConfig:
         return tuple(ip)
 
 
+_DEVICE_RE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+
+
+def _check_device(device) -> None:
+    """ValueError unless ``device`` is 'auto', 'cpu', 'mps', 'cuda' or 'cuda:N' (checked before anything runs)."""
+    if not isinstance(device, str) or not _DEVICE_RE.fullmatch(device.strip().lower()):
+        raise ValueError(f"unknown device {device!r}; choose 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")
+
+
 def _intish(v):
     """'12' -> 12 (values parsed from text); anything else unchanged (check_int judges it)."""
     return int(v) if isinstance(v, str) and v.strip().isdigit() else v
@@ -349,14 +365,36 @@ def _torch_session(config: TrainConfig, device):
     saved_threads = torch.get_num_threads()
     saved_cudnn = (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
     try:
-        if config.num_threads is not None:
-            torch.set_num_threads(config.num_threads)
+        torch.set_num_threads(config.num_threads if config.num_threads is not None else default_num_threads())
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
         yield
     finally:
         _set_rng_state(saved, device)
         torch.set_num_threads(saved_threads)
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = saved_cudnn
+
+
+#: set by sweep workers (``ipdrop.sweep``) to the torch threads each run of the sweep may use
+SWEEP_THREADS_ENV = "IPDROP_SWEEP_THREADS"
+
+
+def default_num_threads() -> int:
+    """Torch threads of a run whose ``num_threads`` is None: never more threads than cores.
+
+    Under a sweep worker, the share the sweep gave it (``$IPDROP_SWEEP_THREADS``, so that workers x threads
+    <= cores); otherwise ``min(cores available to this process, torch's default)``. OpenMP oversubscription
+    is costly: on a loaded 2-core machine, 2 threads/process made FC epochs 5-18 s instead of 0.23-0.31 s.
+    """
+    import torch
+
+    env = os.environ.get(SWEEP_THREADS_ENV, "")
+    if env.strip().isdigit() and int(env) >= 1:
+        return int(env)
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, torch.get_num_threads()))
 
 
 def _rng_state(device) -> dict:
@@ -515,26 +553,108 @@ def _frame(rows):
     return df
 
 
-def load_results(out_dir: str | os.PathLike):
-    """Read ``results.csv`` of a run folder as a DataFrame with the dtypes :func:`train` returns."""
+def load_results(out_dir: str | os.PathLike, *, verify: bool = True):
+    """Read ``results.csv`` of a run folder as a DataFrame with the dtypes :func:`train` returns.
+
+    With ``verify`` (default), a finished run's table must match the SHA-256 and row count recorded in its
+    ``run.json`` (:class:`ResultsIntegrityError` otherwise), so damaged numbers are never reported. Any
+    unreadable table raises ``ValueError`` naming the file.
+    """
+    out = Path(out_dir)
+    path = out / _RESULTS_FILE
+    if verify:
+        verify_results(out)
+    return _read_table(path)
+
+
+class ResultsIntegrityError(ValueError):
+    """A finished run's ``results.csv`` differs from what its ``run.json`` recorded (edited or damaged)."""
+
+
+def _table_fingerprint(path: Path) -> dict:
+    return {"results_sha256": _io.sha256_file(path), "results_rows": int(len(_read_table(path)))}
+
+
+def _read_table(path: Path):
+    """``results.csv`` as a typed frame; ValueError naming ``path`` for a missing, garbled or foreign file."""
     import pandas as pd
 
-    df = pd.read_csv(Path(out_dir) / _RESULTS_FILE)
-    return _frame(df.to_dict("records")) if len(df) else _frame([])
+    try:
+        df = pd.read_csv(path)
+    except FileNotFoundError:
+        raise ValueError(f"{path} does not exist (the run has not finished an epoch yet?)") from None
+    except (ValueError, OSError, UnicodeDecodeError) as exc:  # pandas ParserError / EmptyDataError are ValueErrors
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"{path} is not a readable results table ({first})") from None
+    missing = [c for c in RESULT_COLUMNS if c not in df.columns]
+    if missing:
+        raise ValueError(f"{path} is not an ipdrop results table: columns {missing} are missing "
+                         f"(found {list(df.columns)[:10]})")
+    try:
+        return _frame(df[list(RESULT_COLUMNS)].to_dict("records")) if len(df) else _frame([])
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{path} holds values of the wrong type ({exc})") from None
+
+
+def verify_results(out_dir: str | os.PathLike) -> None:
+    """Check a finished run's ``results.csv`` against the checksum and row count in its ``run.json``.
+
+    Does nothing for unfinished runs and for runs finished before checksums were recorded.
+
+    Raises
+    ------
+    ResultsIntegrityError
+        The table was changed, truncated or removed after the run finished; the message names the file
+        and what differs.
+    """
+    out = Path(out_dir)
+    info = _read_run(out)
+    if info.get("status") != "complete" or "results_sha256" not in info:
+        return
+    path = out / _RESULTS_FILE
+    if not path.is_file():
+        raise ResultsIntegrityError(f"{path} is missing, but {out / _RUN_FILE} says the run finished; "
+                                    "rerun with --no-resume (resume=False) to recompute it")
+    found = _io.sha256_file(path)
+    if found == info["results_sha256"]:
+        return
+    what = f"sha256 {found[:12]}... found, {info['results_sha256'][:12]}... recorded"
+    try:
+        n = len(_read_table(path))
+        if n != info.get("results_rows"):
+            what += f"; {n} rows found, {info.get('results_rows')} recorded"
+    except ValueError as exc:
+        what += f"; {exc}"
+    raise ResultsIntegrityError(
+        f"{path} was changed or damaged after the run finished ({what} in {out / _RUN_FILE}); its numbers are "
+        "not trusted. Restore the file, or rerun with --no-resume (resume=False) to recompute the run")
+
+
+#: TrainConfig fields that change how a run executes, not its results: a run resumed with other values
+#: of these is the same run (e.g. ``--num-threads 1`` when resuming).
+EXECUTION_ONLY = frozenset({"num_threads", "device"})
 
 
 def _check_out_dir(out: Path, config_dict: dict) -> str:
-    """'new', 'same' (same config) - or raise RunConflictError."""
+    """'new', 'same' (same config up to :data:`EXECUTION_ONLY` keys) - or raise RunConflictError."""
+    for parent in (out, *out.parents):
+        if parent.exists():
+            if not parent.is_dir():
+                raise RunConflictError(f"cannot use {out} as run folder: {parent} exists and is not a folder")
+            break
     cfg_file = out / _CONFIG_FILE
     if cfg_file.exists():
         try:
             existing = _io.read_json(cfg_file).get("config")
-        except (ValueError, AttributeError) as exc:
+        except (ValueError, AttributeError, OSError) as exc:
             raise RunConflictError(f"{cfg_file} exists but is not a readable ipdrop config ({exc}); "
                                    "choose another out folder") from None
-        if existing != _jsonable(config_dict):
-            diff = sorted(k for k in set(existing or {}) | set(config_dict)
-                          if (existing or {}).get(k) != _jsonable(config_dict).get(k))
+        if not isinstance(existing, dict):
+            raise RunConflictError(f"{cfg_file} exists but holds no ipdrop config; choose another out folder")
+        wanted = _jsonable(config_dict)
+        diff = sorted(k for k in set(existing) | set(wanted)
+                      if k not in EXECUTION_ONLY and existing.get(k) != wanted.get(k))
+        if diff:
             raise RunConflictError(f"{out} holds another run (config.json differs in {diff}); "
                                    "choose another out folder - nothing was overwritten")
         return "same"
@@ -599,7 +719,9 @@ def train(config: TrainConfig | Mapping[str, Any], out_dir: str | os.PathLike, *
     if state == "same" and resume:
         run_info = _read_run(out)
         if run_info.get("status") == "complete" and (out / _RESULTS_FILE).exists():
-            return load_results(out)
+            return load_results(out)  # verified against run.json's checksum
+        if run_info.get("status") == "complete":
+            verify_results(out)  # results.csv gone: refuse rather than silently retrain
     device = resolve_device(config.device)  # raises for unavailable CUDA before anything is written
     ds = _load_data(config)  # raises FileNotFoundError before anything is written
     ip_epochs = set(config.resolved_ip_epochs())
@@ -633,18 +755,22 @@ def train(config: TrainConfig | Mapping[str, Any], out_dir: str | os.PathLike, *
         start_epoch = 0
         ckpt_path = out / _CKPT_FILE
         resumed_from = None
+        _io.remove_stale_tmp(out, (_CKPT_FILE, _RESULTS_FILE, _RUN_FILE, _CONFIG_FILE))  # left by a kill
         if state == "same" and resume and ckpt_path.exists():
-            # on the CPU: RNG states must stay CPU tensors; load_state_dict moves weights and
-            # optimizer state to the parameters' device
-            ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-            model.load_state_dict(ck["model"])
-            opt.load_state_dict(ck["optimizer"])
-            sched.load_state_dict(ck["scheduler"])
-            gen.set_state(ck["generator"])
-            rows = list(ck["rows"])
-            start_epoch = ck["epoch"] + 1
-            resumed_from = ck["epoch"]
-            _set_rng_state(ck["rng"], device)
+            ck = _load_checkpoint(ckpt_path)
+            try:
+                model.load_state_dict(ck["model"])
+                opt.load_state_dict(ck["optimizer"])
+                sched.load_state_dict(ck["scheduler"])
+                gen.set_state(ck["generator"])
+                rows = list(ck["rows"])
+                start_epoch = ck["epoch"] + 1
+                resumed_from = ck["epoch"]
+                _set_rng_state(ck["rng"], device)
+            except (KeyError, RuntimeError, TypeError, ValueError) as exc:
+                raise ValueError(f"checkpoint {ckpt_path} does not fit this run ({type(exc).__name__}: "
+                                 f"{str(exc).splitlines()[0] if str(exc) else ''}); delete it or rerun with "
+                                 "--no-resume (resume=False) to restart the run") from None
         else:
             out.mkdir(parents=True, exist_ok=True)
             for name in (_RUN_FILE, _CKPT_FILE, _RESULTS_FILE):
@@ -714,6 +840,9 @@ def train(config: TrainConfig | Mapping[str, Any], out_dir: str | os.PathLike, *
 
     df = _frame(rows)
     _io.write_csv(out / _RESULTS_FILE, df)  # (again) in case a crash fell between checkpoint and table
+    fingerprint = _table_fingerprint(out / _RESULTS_FILE)
+    if fingerprint["results_rows"] != len(df):  # pragma: no cover - the file was changed under us
+        raise ResultsIntegrityError(f"{out / _RESULTS_FILE} changed while being written")
     final = {r["split"] + "_" + r["estimator"] + "_" + r["quantity"]: r["value"] for r in rows
              if r["epoch"] == config.epochs and r["estimator"] in ("eval", "eval-mc")}
     _io.write_json(out / _RUN_FILE, {
@@ -724,9 +853,31 @@ def train(config: TrainConfig | Mapping[str, Any], out_dir: str | os.PathLike, *
         "epoch_times_s": epoch_times,
         "device": str(device),
         "final": final,
+        **fingerprint,  # checked by load_results / verify_results before the table is trusted again
         "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     })
     return df
+
+
+def _load_checkpoint(path: Path) -> dict:
+    """``torch.load`` of a checkpoint; ValueError naming the file when it is truncated or not a checkpoint."""
+    import pickle
+    import zipfile
+
+    import torch
+
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=False)
+    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile,
+            AttributeError, ImportError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise ValueError(f"checkpoint {path} is damaged or truncated and cannot be loaded ({type(exc).__name__}"
+                         f"{': ' + first if first else ''}); delete it or rerun with --no-resume (resume=False) "
+                         "to restart the run from scratch") from None
+    if not isinstance(ck, dict) or not {"model", "optimizer", "epoch", "rows"} <= set(ck):
+        raise ValueError(f"checkpoint {path} is not an ipdrop training checkpoint; delete it or rerun with "
+                         "--no-resume (resume=False)")
+    return ck
 
 
 def _train_epoch(model, opt, config, x_tr, y_tr, gen, device, epoch, progress):
