@@ -97,6 +97,10 @@ def read_results(path: str | os.PathLike):
     except (ValueError, OSError, UnicodeDecodeError) as exc:  # pandas ParserError / EmptyDataError are ValueErrors
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ValueError(f"{table} is not a readable results table ({first})") from None
+    missing = [c for c in ("epoch", "split", "estimator", "quantity", "value") if c not in df.columns]
+    if missing:
+        raise ValueError(f"{table} is not an ipdrop results table: columns {missing} are missing "
+                         f"(found {list(df.columns)[:10]})")
     if "epoch" in df:
         df["epoch"] = df["epoch"].astype("int64")
     for c in ("n", "d"):
