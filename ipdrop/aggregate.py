@@ -1,7 +1,7 @@
 """Aggregate a sweep's runs: one tidy table, means across seeds, information planes, compression.
 
 A sweep made by :func:`ipdrop.sweep.run_sweep` has one folder per run holding
-``results.csv`` (tidy: ``epoch, split, estimator, quantity, value, stderr, ...``)
+``results.csv`` (tidy: ``epoch, split, estimator, quantity, value, mc_error, ...``)
 and ``params.json`` (the run's sweep parameters). :func:`load_sweep` stacks the
 results of all complete runs and adds the sweep parameters as columns;
 :func:`mean_planes` averages across seeds; :func:`plot_mean_planes` draws the
@@ -24,7 +24,7 @@ __all__ = ["load_sweep", "mean_planes", "plot_mean_planes", "compression_summary
            "param_columns"]
 
 #: columns that describe a measurement, never a sweep parameter
-_RESULT_COLUMNS = {"run", "epoch", "step", "split", "estimator", "quantity", "layer", "value", "stderr", "n", "d",
+_RESULT_COLUMNS = {"run", "epoch", "step", "split", "estimator", "quantity", "layer", "value", "mc_error", "stderr", "n", "d",
                    "loss", "accuracy", "acc", "seconds", "time"}
 #: columns that identify one measurement within a run (kept as group keys when present)
 _ID_COLUMNS = ("split", "layer", "estimator", "quantity", "epoch")

@@ -3,7 +3,7 @@
 A :class:`Study` is a named, ordered set of training configurations (:class:`~ipdrop.training.TrainConfig`)
 with a few extra columns per run (e.g. the paper's beta). :meth:`Study.run` trains them one after the other
 with :func:`ipdrop.training.train` and returns one tidy table: the columns of ``results.csv``
-(``epoch, split, estimator, quantity, value, stderr, n, d``) preceded by ``run`` and the study's extra columns.
+(``epoch, split, estimator, quantity, value, mc_error, n, d``) preceded by ``run`` and the study's extra columns.
 
 The chapter builders return the studies of the book:
 
@@ -412,7 +412,7 @@ def ip_summary(df, quantity: str = _XQ, *, estimators: Sequence[str] | None = No
         the value at the first tracked epoch separately.
     min_drop, rel_drop, se_factor : float
         ``compressed`` is ``drop > max(min_drop, rel_drop * |max|, se_factor * sqrt(se_max^2 + se_final^2))``
-        (nats; the standard-error term only where the estimator reports standard errors).
+        (nats; se = the ``mc_error`` column, the Monte-Carlo error, only where the estimator reports one).
 
     Returns
     -------
@@ -442,7 +442,8 @@ def ip_summary(df, quantity: str = _XQ, *, estimators: Sequence[str] | None = No
         i = int(np.argmax(later["value"].to_numpy(float)))
         vmax, emax = float(later["value"].iloc[i]), int(later["epoch"].iloc[i])
         vfin, efin = float(g["value"].iloc[-1]), int(g["epoch"].iloc[-1])
-        se = later["stderr"].astype(float).to_numpy() if "stderr" in later else np.full(len(later), np.nan)
+        # the Monte-Carlo error (never the spread over inputs, which is not an error of the estimate's noise)
+        se = later["mc_error"].astype(float).to_numpy() if "mc_error" in later else np.full(len(later), np.nan)
         se_max, se_fin = se[i], se[-1]
         se_term = se_factor * math.hypot(se_max, se_fin) if np.isfinite(se_max) and np.isfinite(se_fin) else 0.0
         thr = max(min_drop, rel_drop * abs(vmax), se_term)

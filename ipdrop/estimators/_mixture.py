@@ -169,8 +169,65 @@ def _segment_logsumexp(a, rows, nrow: int, use_numpy: bool):
     return _logsumexp_(padded)
 
 
+#: smallest accepted ``variance`` (exclusive). Below it the noise sigma |f| is < 1e-8 |f| and every log-density
+#: involves terms of size k / variance >= 1e16 * k that must cancel down to O(1): float64 (relative resolution
+#: 2.2e-16) cannot resolve them, so any estimate would be rounding noise.
+MIN_VARIANCE = 1e-16
+# after per-column power-of-two rescaling (column max |f| in [0.5, 1)) a non-zero |f| below this would make
+# 1 / (variance f^2) overflow float64
+_MIN_SCALED = 1e-150
+
+
 def _check_variance(variance) -> float:
-    return check_positive(variance, "variance")
+    v = check_positive(variance, "variance")
+    if v <= MIN_VARIANCE:
+        raise ValueError(f"variance={variance!r} is <= {MIN_VARIANCE:g}: the noise sigma*|f| would be below 1e-8 of |f| "
+                         f"and the log-densities would need terms of size d/variance >= 1e16*d to cancel to O(1), "
+                         f"which float64 (relative resolution 2.2e-16) cannot resolve; the estimate would be "
+                         f"meaningless. Use variance > {MIN_VARIANCE:g}")
+    return v
+
+
+def column_exponents(*arrays: np.ndarray) -> np.ndarray:
+    """Per-column power-of-two exponents e_i with max |a_.i| * 2^-e_i in [0.5, 1) over all ``arrays`` (0 for zero columns).
+
+    Gaussian-dropout densities are scale-equivariant per coordinate: for Z' = c Z (c_i > 0),
+    log p_Z(z) = log p_Z'(c z) + sum_{i: z_i != 0} log c_i, for the mixture and for each component alike,
+    so I(X;Z) is unchanged. Rescaling by exact powers of two (``np.ldexp``) moves activations of any
+    magnitude (1e200, 1e-170) into [0.5, 1) without rounding, where squares and 1 / (sigma^2 f^2) cannot
+    overflow or underflow.
+    """
+    amax = np.zeros(arrays[0].shape[1])
+    for a in arrays:
+        if a.shape[0]:
+            amax = np.maximum(amax, np.abs(a).max(0))
+    _, e = np.frexp(amax)
+    return e.astype(np.int64)
+
+
+def rescale_columns(a: np.ndarray, e: np.ndarray, name: str) -> np.ndarray:
+    """``a * 2^-e`` per column (exact); raises when a non-zero entry would leave the safe float64 range."""
+    out = np.ldexp(a, -e[None, :])
+    nz = a != 0
+    small = nz & (np.abs(out) < _MIN_SCALED)
+    if np.any(small):
+        cols = np.flatnonzero(small.any(0))
+        raise ValueError(f"{name}: column(s) {cols[:5].tolist()} span more than 1e150 between their largest and smallest "
+                         f"non-zero |value|; 1/(variance*f^2) overflows float64 there (an underflow/overflow of the "
+                         f"representation, not a zero pattern). Check the activations for degenerate values")
+    return out
+
+
+def _blas_threads():
+    """Context limiting numpy's BLAS to ``torch.get_num_threads()`` threads (no oversubscription)."""
+    import contextlib
+
+    try:
+        import torch
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=max(1, torch.get_num_threads()), user_api="blas")
 
 
 _METHODS = ("auto", "dense", "screened")
@@ -735,7 +792,10 @@ def mixture_logpdf(
     max_candidate_fraction = check_positive(max_candidate_fraction, "max_candidate_fraction")
     if max_candidate_fraction > 1:
         raise ValueError(f"max_candidate_fraction must lie in (0, 1]; got {max_candidate_fraction!r}")
-    scorer = _MixtureScorer(cc, variance, dev, dtype, method=method, screen_nats=screen_nats,
+    # exact per-column power-of-two rescaling (see column_exponents): no overflow/underflow for any magnitude
+    ex = column_exponents(zz, cc)
+    zs, cs = rescale_columns(zz, ex, "z"), rescale_columns(cc, ex, "centers")
+    scorer = _MixtureScorer(cs, variance, dev, dtype, method=method, screen_nats=screen_nats,
                             max_candidate_fraction=max_candidate_fraction)
     bar = None
     if progress:
@@ -743,14 +803,25 @@ def mixture_logpdf(
 
         bar = tqdm(total=n, desc="mixture log-density", unit="pt")
     try:
-        lse = scorer.score(zz, excl, chunk_size=chunk_size, bar=bar)
+        lse = scorer.score(zs, excl, chunk_size=chunk_size, bar=bar)
     finally:
         if bar is not None:
             bar.close()
     log_weight = np.full(n, -math.log(m))
     if excl is not None:
         log_weight[excl >= 0] = -math.log(m - 1) if m > 1 else 0.0
-    return lse + log_weight
+    if np.any(np.isnan(lse)):
+        raise FloatingPointError("mixture_logpdf: NaN log-densities (float64 overflow in the kernel); this should not "
+                                 "happen after rescaling - please report the inputs")
+    if not np.any(np.isfinite(lse)):
+        import warnings
+
+        warnings.warn(f"mixture_logpdf: every one of the {n} points has a zero pattern (set of exactly-zero "
+                      f"coordinates) that no {'other ' if excl is not None else ''}centre shares, so every "
+                      "log-density is -inf. If the zeros are underflowed positive activations (e.g. float32 "
+                      "softplus), they are not structural zeros: replace them by a tiny positive value",
+                      RuntimeWarning, stacklevel=2)
+    return lse + log_weight - math.log(2.0) * ((zz != 0) @ ex.astype(np.float64))
 
 
 def component_entropies(centers, variance: float) -> np.ndarray:
