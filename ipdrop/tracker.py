@@ -15,7 +15,8 @@ Built-in estimators (the names accepted in ``estimators=``)
 ``"mixture"``
     Gaussian-dropout mixture estimator of I(X;Z) = h(Z) - h(Z|X) (the paper's Alg. 1) in the modes
     ``dataset`` and ``heldout``; rows ``estimator="mixture-<mode>"`` with quantities ``I(X;Z)``,
-    ``h(Z)``, ``h(Z|X)``. ``"mixture-<mode>"`` selects one mode (e.g. ``"mixture-paper"``). Needs
+    ``h(Z)``, ``h(Z|X)``. ``"mixture-<mode>"`` selects one mode (e.g. ``"mixture-paper"``), ``"mixture-all"``
+    the three (dataset, held-out, Alg. 1), all from one pass over the same noise. Needs
     ``variance`` (Gaussian dropout only).
 ``"binning"``
     Binning of the noiseless representation for I(X;Z) and I(Y;Z), once per entry of ``n_bins``;
@@ -115,7 +116,8 @@ class _Mixture:
     requires = (("GaussianDropoutMI",),)
 
     def __init__(self, mode: str | None, tracker: "InformationPlaneTracker"):
-        self.modes = _MIXTURE_MODES_DEFAULT if mode is None else (mode,)
+        self.modes = (_MIXTURE_MODES_DEFAULT if mode is None
+                      else ("dataset", "heldout", "paper") if mode == "all" else (mode,))
         self.t = tracker
 
     def __call__(self, data: SplitData):
