@@ -98,7 +98,7 @@ def dense_bound(z, c, chunk=2048):
     return out.numpy()
 
 
-def run_case(case, d, n, repeats):
+def run_case(case, d, n, repeats, skip=()):
     import torch
 
     from ipdrop.estimators import mixture_logpdf
@@ -110,6 +110,9 @@ def run_case(case, d, n, repeats):
     tot_wall = tot_cpu = 0.0
     mix_cpu = None
     for name in ESTIMATORS:
+        if name in skip:
+            print(f"{name:14s} {'skipped':>16s}")
+            continue
         walls, cpus, df = [], [], None
         for r in range(repeats):
             df, w, c = time_estimator(name, splits, seed=r)
@@ -150,6 +153,7 @@ def main():
     ap.add_argument("--n", type=int, default=10_000, help="representations per split")
     ap.add_argument("--threads", type=int, default=2, help="torch threads (the target machine has 2 cores)")
     ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--skip", default="", help="comma-separated estimators not to time (e.g. knn)")
     args = ap.parse_args()
     import torch
 
@@ -158,7 +162,7 @@ def main():
           f"(load average {os.getloadavg()}): compare CPU times and ratios")
     summary = {}
     for case in args.cases.split(","):
-        summary[case] = run_case(case, CASES[case], args.n, args.repeats)
+        summary[case] = run_case(case, CASES[case], args.n, args.repeats, tuple(filter(None, args.skip.split(","))))
     print("\nsummary (wall s, cpu s):", {k: (round(a, 1), round(b, 1)) for k, (a, b) in summary.items()})
 
 
