@@ -296,8 +296,11 @@ class _IEEEFloat32Matmul:
         if self.on:
             import torch
 
-            self.saved = torch.backends.cuda.matmul.fp32_precision
-            torch.backends.cuda.matmul.fp32_precision = "ieee"
+            try:
+                self.saved = torch.backends.cuda.matmul.fp32_precision
+                torch.backends.cuda.matmul.fp32_precision = "ieee"
+            except RuntimeError:  # could not switch: _float32_unit_roundoff then sees TF32 and the screen goes dense
+                self.on = False
         return self
 
     def __exit__(self, *exc):
@@ -676,6 +679,8 @@ class _MixtureScorer:
                         if res is None:  # heavy overlap in this group: the rest of it goes dense
                             screen = False
                             self._dense_groups.add(g)
+                            for key in ("g32", "keep", "left32"):  # one chunk-sized buffer at a time
+                                self._bufs.pop(key, None)
                     if res is None:
                         nrow = z64.shape[0]
                         zc = z64.to(dev, dt)
