@@ -25,7 +25,7 @@ __all__ = ["main", "build_parser"]
 
 # TrainConfig fields -> (argparse type, nargs, help)
 _FLOAT = ("variance", "max_alpha", "beta", "width", "lr", "momentum", "weight_decay", "gamma")
-_INT = ("epochs", "batch_size", "n_train", "ip_n_train", "ip_n_test", "n_noise", "mc_samples",
+_INT = ("kl_dataset_size", "epochs", "batch_size", "n_train", "ip_n_train", "ip_n_test", "n_noise", "mc_samples",
         "eval_batch_size", "seed", "num_threads")
 _INT_LIST = ("milestones", "n_bins")
 _STR_LIST = ("estimators",)
@@ -35,7 +35,9 @@ _HELP = {
     "dropout": "gaussian, information, bernoulli or none",
     "variance": "Var(D) of Gaussian dropout D ~ N(1, variance) (> 0)",
     "max_alpha": "information dropout: largest noise scale alpha",
-    "beta": "information dropout: weight of the KL term (>= 0)",
+    "beta": "information dropout: KL weight in the paper's convention, loss = CE + beta * KL / kl_dataset_size (>= 0)",
+    "kl_dataset_size": "information dropout: N_train dividing the KL term (default: the training images used)",
+    "save_representations": "keep the IP subsets' representations in RUN/reps/ for 'ipdrop estimate'",
     "width": "width multiplier of the network",
     "schedule": "cosine, step (x gamma at milestones) or constant",
     "subset": "embedded (packaged subset) or full ($IPDROP_DATA)",
@@ -68,6 +70,8 @@ def _train_parser(subparsers) -> argparse.ArgumentParser:
         h = f"{h} (default: {default if not isinstance(default, tuple) else ' '.join(map(str, default))})"
         if f.name == "augment":
             p.add_argument(opt, action=argparse.BooleanOptionalAction, help="random crop + flip (default: CIFAR only)")
+        elif f.name == "save_representations":
+            p.add_argument(opt, action=argparse.BooleanOptionalAction, help=h)
         elif f.name in _FLOAT:
             p.add_argument(opt, type=float, metavar="X", help=h)
         elif f.name in _INT:
@@ -98,6 +102,78 @@ def _plot_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
+def _estimate_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "estimate", help="estimate (or re-estimate) a run's information plane from its stored representations",
+        description="Recompute or add estimator rows of a run trained with --save-representations, without "
+                    "retraining. Writes RUN/estimates.csv and RUN/estimates.json; epochs already estimated with the "
+                    "same settings are skipped.",
+        epilog="example: ipdrop estimate runs/fc-0.2 --estimators mixture binning edge knn --n-bins 3 10 30 100")
+    p.add_argument("run", metavar="RUN", help="run folder holding reps/epoch-XXXX.npz")
+    p.add_argument("--estimators", nargs="+", metavar="NAME", default=None,
+                   help="tracker estimator names (default: every estimator that applies to the run's dropout)")
+    p.add_argument("--n-noise", type=int, default=10, metavar="N",
+                   help="noise draws per input of the mixture estimator (default: 10)")
+    p.add_argument("--n-bins", type=int, nargs="+", default=[3, 10, 30, 100], metavar="N",
+                   help="bin counts of the binning estimators (default: 3 10 30 100)")
+    p.add_argument("--epochs", type=int, nargs="+", default=None, metavar="E",
+                   help="only these stored epochs (default: all)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_estimate)
+    return p
+
+
+def _reproduce_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "reproduce", help="train, estimate and store the runs of a paper experiment (params/paper_runs/*.yaml)",
+        description="For every run of PARAMS_FILE: train (resuming from checkpoints), estimate from the stored "
+                    "representations, and copy the small result files with their provenance into --out. "
+                    "Finished steps are skipped, so the same command resumes an interrupted experiment.",
+        epilog="example: ipdrop reproduce params/paper_runs/fc_mnist.yaml --out results/fc_mnist "
+               "--work /var/tmp/ipdrop-runs/fc_mnist")
+    p.add_argument("params_file", metavar="PARAMS_FILE", help="experiment params file (base, runs, estimate)")
+    p.add_argument("--out", "-o", required=True, metavar="DIR", help="results store folder of the experiment")
+    p.add_argument("--work", metavar="DIR", default=None,
+                   help="run folders with checkpoints and representations (default: runs/paper/<experiment>)")
+    p.add_argument("--runs", nargs="+", metavar="NAME", default=None, help="only these runs (default: all)")
+    p.add_argument("--stages", nargs="+", choices=["train", "estimate", "export"],
+                   default=["train", "estimate", "export"], help="steps to run (default: all three)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_reproduce)
+    return p
+
+
+def _cmd_estimate(args) -> int:
+    from .runstore import estimate_run
+
+    try:
+        df = estimate_run(args.run, args.estimators, n_noise=args.n_noise, n_bins=args.n_bins, epochs=args.epochs,
+                          progress=not args.no_progress)
+    except (FileNotFoundError, ValueError) as exc:
+        return _fail("estimate", exc)
+    except KeyboardInterrupt:
+        print(f"ipdrop estimate: interrupted; run the same command again to continue", file=sys.stderr)
+        return 130
+    print(f"ipdrop estimate: done, {len(df)} rows in {Path(args.run) / 'estimates.csv'}")
+    return 0
+
+
+def _cmd_reproduce(args) -> int:
+    from .runstore import reproduce
+    from .training import RunConflictError
+
+    try:
+        status = reproduce(args.params_file, args.out, work=args.work, runs=args.runs, stages=args.stages,
+                           progress=not args.no_progress)
+    except (FileNotFoundError, ValueError, RunConflictError) as exc:
+        return _fail("reproduce", exc)
+    except KeyboardInterrupt:
+        print("ipdrop reproduce: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+    print(f"ipdrop reproduce: {len(status)} runs done, stored in {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``ipdrop`` argument parser (subcommands train, plot and, when available, sweep)."""
     from . import __version__
@@ -107,6 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _train_parser(sub)
     _plot_parser(sub)
+    _estimate_parser(sub)
+    _reproduce_parser(sub)
     from . import sweep
 
     sweep.add_cli(sub)

@@ -20,10 +20,9 @@ the binning sweep of Fig. 14 (:func:`plot_binning_sweep`), the beta comparison o
 
 **The beta convention.** The paper trained information dropout with the code of Achille & Soatto (2018),
 whose loss is ``CE + beta * KL / N_train`` (KL summed over units and averaged over the batch, divided by the
-size of the full training set, "to make beta comparable to variational dropout"); the authors' own MNIST/CIFAR
-code does the same with ``N_train`` = 60,000 / 50,000. :func:`ipdrop.training.train` uses
-``CE + beta * KL`` (no division). The builders therefore take beta in the paper's convention and pass
-``beta / kl_dataset_size`` to the trainer; the extra column ``beta`` holds the paper's value.
+size of the full training set, "to make beta comparable to variational dropout"). :class:`TrainConfig`
+uses that convention (``beta`` and ``kl_dataset_size``), so ``ipdrop train --beta 3`` is the paper's beta = 3;
+the builders pass ``kl_dataset_size`` explicitly because the quick profile trains on subsets.
 """
 from __future__ import annotations
 
@@ -105,8 +104,7 @@ class Study:
         """One row per run: the chosen :class:`TrainConfig` fields, then the extra columns.
 
         Fields that do not apply to a run are left empty: ``variance`` for information dropout, ``beta`` and
-        ``max_alpha`` for Gaussian / Bernoulli dropout. When the extra columns hold ``beta`` (the paper's
-        convention), the trainer's per-sample weight is shown as ``beta_trainer``.
+        ``max_alpha`` for Gaussian / Bernoulli dropout.
         """
         import pandas as pd
 
@@ -120,9 +118,6 @@ class Study:
                 v = d[f]
                 if (f == "variance" and info) or (f in ("beta", "max_alpha") and not info):
                     v = None
-                if f == "beta" and "beta" in meta:
-                    row["beta_trainer"] = v
-                    continue
                 row[f] = v
             row.update({k: v for k, v in meta.items() if k not in row or row[k] is None})
             rows.append(row)
@@ -257,8 +252,6 @@ def _common(seed, device, num_threads, epochs, ip_epochs, subset, mc_samples, n_
                 eval_batch_size=eval_batch_size)
 
 
-def _paper_beta(beta: float, kl_dataset_size: int) -> float:
-    return check_positive(beta, "beta", allow_zero=True) / check_int(kl_dataset_size, "kl_dataset_size")
 
 
 def mnist_study(*, lenet_variance: float = 0.2, fc_variances: Sequence[float] = (0.2, 0.4), info_beta: float = 3.0,
@@ -295,7 +288,7 @@ def mnist_study(*, lenet_variance: float = 0.2, fc_variances: Sequence[float] = 
     if "lenet-information" in include:
         label = "LeNet, information"
         configs[label] = TrainConfig(model="lenet", dropout="information", max_alpha=info_max_alpha,
-                                     beta=_paper_beta(info_beta, kl_dataset_size), lr=lr_lenet,
+                                     beta=info_beta, kl_dataset_size=kl_dataset_size, lr=lr_lenet,
                                      estimators=INFORMATION_ESTIMATORS, **base)
         meta[label] = {"network": "LeNet", "dropout_kind": "information", "beta": float(info_beta)}
     if "fc" in include:
@@ -369,7 +362,7 @@ def beta_study(*, betas: Sequence[float] = (0.1, 1.0, 20.0), widths: Mapping[str
         for b in betas:
             label = f"{size} (x{w:g}), beta={b:g}"
             configs[label] = TrainConfig(model="fullcnn", dataset="cifar10", dropout="information",
-                                         max_alpha=max_alpha, beta=_paper_beta(b, kl_dataset_size), width=w,
+                                         max_alpha=max_alpha, beta=b, kl_dataset_size=kl_dataset_size, width=w,
                                          batch_size=batch_size, lr=lr, momentum=momentum,
                                          weight_decay=weight_decay, schedule=schedule,
                                          milestones=tuple(milestones), gamma=gamma, augment=augment,

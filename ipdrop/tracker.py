@@ -415,6 +415,11 @@ class InformationPlaneTracker:
             arrays["z_noisy"] = arrays["z_noisy"].astype(np.float64)
         return SplitData(epoch=self.epoch, split=split, seed=_stable_seed(self.seed, self.epoch, split), **arrays)
 
+    def current_data(self) -> dict[str, SplitData]:
+        """The current step's collected arrays, one :class:`SplitData` per split that received data."""
+        self.epoch  # raises when no step was started
+        return {split: self._split_data(split) for split in _SPLITS if split in self._buffers}
+
     def compute(self):
         """Estimates for the current step as a tidy DataFrame (cached until the next ``update``)."""
         epoch = self.epoch

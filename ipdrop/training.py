@@ -87,10 +87,12 @@ class TrainConfig:
     max_alpha : float
         Information dropout: largest noise scale alpha (paper: 0.7 MNIST, 0.95 CIFAR fullCNN).
     beta : float
-        Information dropout: weight of the KL term, loss = CE + beta * mean_batch(KL) (>= 0), with KL
-        summed over units. Achille & Soatto's code (used by the paper for Fig. 7) divides the KL by the
-        size of the training set, so the paper's beta corresponds to ``beta_paper / N_train`` here;
-        :func:`ipdrop.studies.beta_study` takes the paper's beta and converts it.
+        Information dropout: weight of the KL term in the paper's convention (Achille & Soatto's code, used
+        by the paper): ``loss = CE + beta * mean_batch(KL) / kl_dataset_size`` (>= 0), with the per-sample
+        KL summed over units. The paper's MNIST runs use beta = 3 with 60,000 training images; Fig. 7 uses
+        beta in 0.1..20 with 50,000 CIFAR-10 images.
+    kl_dataset_size : int, optional
+        The N_train that divides the KL term; ``None``: the number of training images this run uses.
     width : float, optional
         Width multiplier of the network (e.g. 0.25 for the small fullCNN); ``None``: 1.
     epochs, batch_size, lr, momentum, weight_decay : SGD with momentum.
@@ -113,6 +115,10 @@ class TrainConfig:
         Noise draws per input of the mixture estimator.
     n_bins : sequence of int
         Bin counts of the binning estimator.
+    save_representations : bool
+        Keep, at every IP epoch, the noiseless representations of the IP subsets (with labels, logits
+        and, for information dropout, alpha and the KL) in ``reps/epoch-XXXX.npz`` inside the run folder,
+        so that ``ipdrop estimate`` can recompute or add estimates later without retraining.
     mc_samples : int
         Noisy forward passes averaged by Monte-Carlo dropout evaluation.
     eval_batch_size : int
@@ -131,6 +137,7 @@ class TrainConfig:
     variance: float = 0.2
     max_alpha: float = 0.7
     beta: float = 1.0
+    kl_dataset_size: int | None = None
     width: float | None = None
     epochs: int = 5
     batch_size: int = 64
@@ -149,6 +156,7 @@ class TrainConfig:
     estimators: tuple[str, ...] | None = None
     n_noise: int = 10
     n_bins: tuple[int, ...] = (30,)
+    save_representations: bool = False
     mc_samples: int = 1
     eval_batch_size: int = 1000
     seed: int = 0
@@ -178,6 +186,10 @@ class TrainConfig:
         setf("variance", check_positive(self.variance, "variance"))
         setf("max_alpha", check_positive(self.max_alpha, "max_alpha"))
         setf("beta", check_positive(self.beta, "beta", allow_zero=True))
+        if self.kl_dataset_size is not None:
+            setf("kl_dataset_size", check_int(self.kl_dataset_size, "kl_dataset_size"))
+        if not isinstance(self.save_representations, bool):
+            raise ValueError(f"save_representations must be true or false; got {self.save_representations!r}")
         if self.width is not None:
             setf("width", check_positive(self.width, "width"))
         setf("epochs", check_int(self.epochs, "epochs", minimum=0))
@@ -303,6 +315,20 @@ def _as_seq(v, name):
 
 
 # --------------------------------------------------------------------------- helpers
+
+def _git_commit() -> str | None:
+    """The commit of the ipdrop checkout running this (``$IPDROP_GIT_COMMIT`` for a copied tree), or None."""
+    if os.environ.get("IPDROP_GIT_COMMIT"):
+        return os.environ["IPDROP_GIT_COMMIT"]
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
+                             capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
 
 def _versions() -> dict[str, str]:
     out = {"python": sys.version.split()[0], "platform": platform.platform()}
@@ -657,6 +683,7 @@ def train(config: TrainConfig | Mapping[str, Any], out_dir: str | os.PathLike, *
                                  list(getattr(model, "representation_shape", ()))},
                 "seed": config.seed,
                 "versions": _versions(),
+                "git_commit": _git_commit(),
                 "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             })
 
@@ -687,6 +714,10 @@ def train(config: TrainConfig | Mapping[str, Any], out_dir: str | os.PathLike, *
                     _evaluate(model, x[ipi], y[ipi], mc_samples=0, tracker=tr, split=split,
                               ip_index=np.arange(len(ipi)), **ev)
             if epoch in ip_epochs:
+                if config.save_representations:
+                    from .runstore import save_representations
+
+                    save_representations(out, epoch, tracker.current_data())
                 rows += tracker.compute().to_dict("records")
             model.dropout.clear()
             # ---- checkpoint (atomic), table, callback
@@ -732,6 +763,7 @@ def _train_epoch(model, opt, config, x_tr, y_tr, gen, device, epoch, progress):
     layer = model.dropout
     info = isinstance(layer, InformationDropout)
     n = len(y_tr)
+    kl_n = config.kl_dataset_size or n  # the paper's convention: CE + beta * KL / N_train
     perm = torch.randperm(n, generator=gen)
     bs = config.batch_size
     starts = [s for s in range(0, n, bs) if n - s >= 2]  # a 1-sample batch would break batch norm
@@ -747,7 +779,7 @@ def _train_epoch(model, opt, config, x_tr, y_tr, gen, device, epoch, progress):
         xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
         logits = model(xb)
         ce = F.cross_entropy(logits, yb)
-        loss = ce + config.beta * layer.last_kl.mean() if info else ce
+        loss = ce + (config.beta / kl_n) * layer.last_kl.mean() if info else ce
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -66,7 +66,8 @@ def declared_parameters(ipynb) -> set[str]:
     raise SystemExit("notebook has no cell tagged `parameters`")
 
 
-def execute(md: Path, out: Path, params: dict, timeout: int | None, progress: bool) -> float:
+def execute(md: Path, out: Path, params: dict, timeout: int | None, progress: bool,
+            profile: str | None = None) -> float:
     import jupytext
     import papermill as pm
 
@@ -90,6 +91,9 @@ def execute(md: Path, out: Path, params: dict, timeout: int | None, progress: bo
 
     nbf = nbformat.read(partial, as_version=4)
     nbf.metadata.pop("papermill", None)
+    # what scripts/environment_report.py shows per chapter: the profile, and the wall time to 2 significant
+    # digits (so that a re-run of an unchanged notebook rarely changes the file)
+    nbf.metadata["ipdrop"] = {"profile": profile, "duration_s": float(f"{elapsed:.2g}")}
     for cell in nbf.cells:
         cell.get("metadata", {}).pop("papermill", None)
         cell.get("metadata", {}).pop("execution", None)
@@ -117,7 +121,7 @@ def main(argv=None) -> int:
             out = ROOT / "runs" / "nb" / md.stem / folder_name(params) / f"{md.stem}.ipynb"
         print(f"[run_notebooks] {md.name} -> {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out} "
               f"with {params}", flush=True)
-        elapsed = execute(md, out, params, args.timeout, not args.no_progress)
+        elapsed = execute(md, out, params, args.timeout, not args.no_progress, profile=args.profile)
         print(f"[run_notebooks] {md.stem}: {elapsed:.0f} s", flush=True)
     return 0
 

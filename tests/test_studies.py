@@ -85,8 +85,8 @@ def test_builders_and_beta_convention():
                        "small (x0.03125), beta=20"]
     cfg = st.configs["small (x0.03125), beta=20"]
     assert cfg.model == "fullcnn" and cfg.dropout == "information" and cfg.width == 0.03125
-    # paper convention: loss = CE + beta * KL / N_train  ->  per-sample weight beta / N_train
-    assert cfg.beta == pytest.approx(20.0 / 50000) and cfg.max_alpha == 0.95
+    # paper convention everywhere: loss = CE + beta * KL / kl_dataset_size
+    assert cfg.beta == 20.0 and cfg.kl_dataset_size == 50000 and cfg.max_alpha == 0.95
     assert st.settings().loc["small (x0.03125), beta=20", "beta"] == 20.0
     m = studies.mnist_study(fc_variances=(0.2, 0.4), **TINY)
     assert list(m.runs) == ["LeNet, Gaussian s2=0.2", "LeNet, information", "FC, Gaussian s2=0.2",

@@ -218,3 +218,25 @@ def test_augmentation_is_a_seeded_crop_and_flip():
         windows = [w for dy in range(9) for dx in range(9)
                    for w in (padded[b, :, dy:dy + 8, dx:dx + 8], padded[b, :, dy:dy + 8, dx:dx + 8].flip(-1))]
         assert any(torch.equal(out[b], w) for w in windows)
+
+
+def test_beta_convention_end_to_end(tmp_path):
+    """`ipdrop train --beta 3 --kl-dataset-size 50000` is the chapters' (paper's) beta = 3: same config fields,
+    and the loss depends on beta / kl_dataset_size only (CE + beta * KL / N_train)."""
+    from ipdrop import studies
+    from ipdrop.cli import build_parser
+
+    args = build_parser().parse_args(["train", "--out", str(tmp_path / "x"), "--model", "fullcnn", "--dataset",
+                                      "cifar10", "--dropout", "information", "--beta", "3",
+                                      "--kl-dataset-size", "50000"])
+    st = studies.beta_study(betas=[3.0], widths=[0.125], kl_dataset_size=50000, epochs=1)
+    cfg = st.configs[st.runs[0]]
+    assert (args.beta, args.kl_dataset_size) == (cfg.beta, cfg.kl_dataset_size) == (3.0, 50000)
+    base = dict(model="fc", dataset="mnist", dropout="information", epochs=1, n_train=300, batch_size=100,
+                ip_epochs="none", num_threads=1)
+    a = train(TrainConfig(**base, beta=3.0, kl_dataset_size=1), tmp_path / "a", progress=False)
+    b = train(TrainConfig(**base, beta=3000.0, kl_dataset_size=1000), tmp_path / "b", progress=False)
+    c = train(TrainConfig(**base, beta=3.0, kl_dataset_size=1000), tmp_path / "c", progress=False)
+    la, lb, lc = (d[(d.estimator == "optim") & (d.quantity == "loss")].value.iloc[0] for d in (a, b, c))
+    assert la == lb  # beta / N_train is what the loss sees
+    assert lc < la   # a 1000x smaller KL weight gives a smaller training loss

@@ -1,0 +1,221 @@
+"""Driver of the paper-settings parts of chapters 03-05 and of the claims chapter: the results store.
+
+The paper-scale runs are trained and estimated by ``ipdrop reproduce params/paper_runs/<experiment>.yaml``
+(see :mod:`ipdrop.runstore`) and stored in ``results/<experiment>/<run>/``. Nothing here trains: the
+functions read the store, so the chapters render the paper-scale results in CI in seconds.
+
+What a verdict rests on (:func:`compression_verdicts`): the drop of I(X;Z) from its peak to the end of
+training must exceed every one of
+
+* an absolute floor and a fraction of the peak (small numerical changes never flip it),
+* twice the Monte-Carlo error of the two estimates (noise draws),
+* the spread of the drop across seeds (the seeds a setting has in the store),
+* the N-drift of the drop: the same drop computed on half the representations (``<estimator>@<N/2>`` rows)
+  differs from the full-N drop by the change of the estimator's finite-N bias over the same epochs.
+"""
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .. import _io, analysis, runstore
+
+__all__ = ["store_root", "params_root", "experiments", "stored_runs", "load_experiment", "run_settings",
+           "deviations", "store_status", "compression_verdicts", "CONFIG_COLUMNS", "VIEW_NAMES", "view_label"]
+
+#: config fields copied onto every row of an experiment's table
+CONFIG_COLUMNS = ("model", "dropout", "variance", "beta", "width", "seed", "epochs", "n_train", "ip_n_train", "ip_n_test")
+#: what each estimator name of the store means, for axes, tables and prose
+VIEW_NAMES = {
+    "mixture-dataset": "ours, dataset view (X uniform on the sample, <= log N)",
+    "mixture-heldout": "ours, held-out view (population estimate, biased up)",
+    "mixture-paper": "ours, Alg. 1 as published (first 1,000 rows as centres)",
+    "kl": "information dropout, KL bound (eq. 7)",
+    "edge": "EDGE",
+    "knn": "k-NN (Ross)",
+    "variational": "variational, H(Y) - CE",
+}
+
+
+def view_label(estimator: str) -> str:
+    """A reader's name of an estimator row (``binning-30`` -> "binning, 30 bins (noiseless f(X))")."""
+    base, _, n = estimator.partition("@")
+    if base.startswith("binning-ref-"):
+        label = f"binning, {base.rsplit('-', 1)[1]} edges (noisy Z, as the paper's code)"
+    elif base.startswith("binning-"):
+        label = f"binning, {base.rsplit('-', 1)[1]} bins (noiseless f(X))"
+    else:
+        label = VIEW_NAMES.get(base, base)
+    return f"{label}, N = {n}" if n else label
+
+
+def _repo_root() -> Path:
+    return Path(__file__).resolve().parents[2]
+
+
+def store_root(root: str | os.PathLike | None = None) -> Path:
+    """The results store: ``root``, else ``$IPDROP_RESULTS``, else ``results/`` of this checkout."""
+    if root is not None:
+        return Path(root)
+    env = os.environ.get("IPDROP_RESULTS")
+    return Path(env) if env else _repo_root() / "results"
+
+
+def params_root() -> Path:
+    """``params/paper_runs/`` of this checkout (one params file per experiment)."""
+    return _repo_root() / "params" / "paper_runs"
+
+
+def experiments(root: str | os.PathLike | None = None) -> list[str]:
+    """Experiments with a params file (sorted)."""
+    return sorted(p.stem for p in params_root().glob("*.yaml"))
+
+
+def stored_runs(experiment: str, root: str | os.PathLike | None = None) -> list[str]:
+    """Runs of ``experiment`` present in the store, in the params file's order."""
+    spec = runstore.read_params_file(params_root() / f"{experiment}.yaml")
+    d = store_root(root) / experiment
+    return [name for name in spec["configs"] if (d / name / "results.csv").is_file()]
+
+
+def store_status(root: str | os.PathLike | None = None) -> pd.DataFrame:
+    """One row per experiment: runs planned, runs stored, runs missing, the regeneration command."""
+    rows = []
+    for exp in experiments(root):
+        spec = runstore.read_params_file(params_root() / f"{exp}.yaml")
+        have = stored_runs(exp, root)
+        rows.append({"experiment": exp, "description": spec.get("description", ""), "planned": len(spec["configs"]),
+                     "stored": len(have), "missing": ", ".join(n for n in spec["configs"] if n not in have) or "-",
+                     "command": f"ipdrop reproduce params/paper_runs/{exp}.yaml --out results/{exp}"})
+    return pd.DataFrame(rows)
+
+
+def load_experiment(experiment: str, root: str | os.PathLike | None = None) -> pd.DataFrame:
+    """Every stored run of ``experiment`` as one tidy table with ``run`` and :data:`CONFIG_COLUMNS`.
+
+    Empty (with the columns) when no run is stored yet.
+    """
+    d = store_root(root) / experiment
+    frames = []
+    for name in stored_runs(experiment, root):
+        t = runstore.load_table(d / name)
+        cfg = _io.read_json(d / name / "config.json").get("config", {})
+        t.insert(0, "run", name)
+        for i, c in enumerate(CONFIG_COLUMNS):
+            t.insert(1 + i, c, cfg.get(c))
+        frames.append(t)
+    if not frames:
+        return pd.DataFrame(columns=["run", *CONFIG_COLUMNS, "epoch", "split", "estimator", "quantity", "value"])
+    return pd.concat(frames, ignore_index=True)
+
+
+def run_settings(experiment: str, root: str | os.PathLike | None = None) -> pd.DataFrame:
+    """One row per stored run: its settings, final accuracies (%) and wall times (minutes) from provenance."""
+    d = store_root(root) / experiment
+    rows = []
+    for name in stored_runs(experiment, root):
+        cfg = _io.read_json(d / name / "config.json").get("config", {})
+        prov = _io.read_json_or_none(d / name / "provenance.json") or {}
+        t = runstore.load_table(d / name)
+        last = t[(t.epoch == t.epoch.max()) & (t.estimator == "eval") & (t.quantity == "accuracy")]
+        acc = {f"{s} acc %": round(100 * float(v), 1) for s, v in zip(last.split, last.value)}
+        wall = prov.get("wall_time_s") or {}
+        rows.append({"run": name, **{c: cfg.get(c) for c in ("model", "dropout", "variance", "beta", "width", "seed")},
+                     "epochs": int(t.epoch.max()), **acc,
+                     "training min": _minutes(wall.get("training")), "estimation min": _minutes(wall.get("estimation")),
+                     "cpu": prov.get("cpu"), "threads": prov.get("threads_training")})
+    return pd.DataFrame(rows)
+
+
+def _minutes(seconds) -> float | None:
+    return None if seconds is None else round(float(seconds) / 60.0, 1)
+
+
+def deviations(experiment: str) -> pd.DataFrame:
+    """The params file's table of deviations from the paper (parameter, paper, here, why)."""
+    spec = runstore.read_params_file(params_root() / f"{experiment}.yaml")
+    rows = [{"parameter": k, "paper": str(v.get("paper")), "here": str(v.get("here")), "why": v.get("why", "")}
+            for k, v in (spec.get("deviations") or {}).items()]
+    return pd.DataFrame(rows, columns=["parameter", "paper", "here", "why"])
+
+
+# --------------------------------------------------------------------------- verdicts
+
+def _curves(df: pd.DataFrame, estimator: str, split: str, quantity: str = "I(X;Z)"):
+    """(epochs, values[seed, epoch], errors[seed, epoch]) of one estimator, one row per run."""
+    sel = df[(df.estimator == estimator) & (df.split == split) & (df.quantity == quantity)]
+    if sel.empty:
+        return None
+    err = analysis.error_column(sel)
+    epochs = np.sort(sel.epoch.unique())
+    runs = list(dict.fromkeys(sel.run))
+    vals = np.full((len(runs), len(epochs)), np.nan)
+    errs = np.full_like(vals, np.nan)
+    pos = {e: i for i, e in enumerate(epochs)}
+    for r, g in sel.groupby("run", sort=False):
+        i = runs.index(r)
+        for e, v, s in zip(g.epoch, g.value, g[err] if err else [np.nan] * len(g)):
+            vals[i, pos[e]] = v
+            errs[i, pos[e]] = s if s is not None else np.nan
+    return epochs, vals, errs
+
+
+def compression_verdicts(df: pd.DataFrame, estimators: Sequence[str], *, by: Sequence[str] = ("variance",),
+                         splits: Sequence[str] = ("train", "test"), from_epoch: int = 2,
+                         **rule: Any) -> pd.DataFrame:
+    """The compression verdict per setting (``by``), split and estimator, over the stored seeds.
+
+    Uses :func:`ipdrop.analysis.compression` (its floor, relative and Monte-Carlo terms and the seed spread)
+    and adds the N-drift: when ``<estimator>@<n>`` rows exist, the drop is recomputed on them and
+    ``|drop(N) - drop(n)|`` joins the threshold. Columns: the ``by`` keys, ``split``, ``estimator``,
+    ``seeds``, ``peak``, ``epoch_peak``, ``final``, ``drop``, ``mc_error``, ``seed_spread``, ``n_drift``,
+    ``threshold``, ``verdict`` ("compresses" / "no compression" / "rises").
+    """
+    rows = []
+    if df.empty:
+        return pd.DataFrame(rows)
+    for key, g in df.groupby(list(by), sort=True, dropna=False):
+        key = key if isinstance(key, tuple) else (key,)
+        for split in splits:
+            for est in estimators:
+                c = _curves(g, est, split)
+                if c is None:
+                    continue
+                res = analysis.compression(*c, from_epoch=from_epoch, **rule)
+                if res is None:
+                    continue
+                drift = 0.0
+                subs = sorted({e for e in g.estimator.unique() if e.startswith(est + "@")})
+                for sub in subs:
+                    cs = _curves(g, sub, split)
+                    rs = analysis.compression(*cs, from_epoch=from_epoch, **rule) if cs else None
+                    if rs is not None:
+                        drift = max(drift, abs(res.drop - rs.drop))
+                thr = max(res.threshold, drift)
+                if res.drop > thr:
+                    verdict = "compresses"
+                elif res.final - res.peak > -thr and _rises(c, from_epoch, thr):
+                    verdict = "rises"
+                else:
+                    verdict = "no compression"
+                rows.append({**dict(zip(by, key)), "split": split, "estimator": est, "seeds": res.n_seeds,
+                             "peak": res.peak, "epoch_peak": res.epoch_peak, "final": res.final, "drop": res.drop,
+                             "mc_error": res.mc_error, "seed_spread": res.spread, "n_drift": drift if subs else math.nan,
+                             "threshold": thr, "verdict": verdict})
+    return pd.DataFrame(rows)
+
+
+def _rises(curves, from_epoch: int, thr: float) -> bool:
+    """Whether the (seed-mean) curve ends above its value at ``from_epoch`` by more than ``thr``."""
+    epochs, vals, _ = curves
+    mean = np.nanmean(vals, axis=0)
+    ok = np.isfinite(mean) & (epochs >= from_epoch)
+    if ok.sum() < 2:
+        return False
+    m = mean[ok]
+    return bool(m[-1] - m[0] > thr)
