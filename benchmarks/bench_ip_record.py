@@ -134,7 +134,10 @@ def run_case(case, d, n, repeats, skip=()):
     rng = np.random.default_rng(5)
     z = f * (1.0 + np.sqrt(VARIANCE) * rng.normal(size=f.shape))
     ours, w_o, c_o = _timed(lambda: mixture_logpdf(z, f, VARIANCE, device="cpu"))
-    peer, w_s, c_s = _timed(lambda: sklearn_peer(f, z))
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=torch.get_num_threads(), user_api="blas"):  # same thread count as torch
+        peer, w_s, c_s = _timed(lambda: sklearn_peer(f, z))
     _, w_b, c_b = _timed(lambda: dense_bound(z, f))
     diff = float(np.max(np.abs(ours - peer)))
     scale = N_NOISE * 2  # 10 draws per input, 2 splits
