@@ -63,7 +63,7 @@ def time_estimator(name, splits, seed=0):
     from ipdrop.tracker import InformationPlaneTracker
 
     t = InformationPlaneTracker([name], variance=VARIANCE, n_noise=N_NOISE, n_bins=(30,), seed=seed, device="cpu",
-                                zero_patterns=False)  # softplus layer
+                                activation="softplus")
     t.increment(0)
     for split, (f, y, noisy, logits) in splits.items():
         t.update(f.astype(np.float32), y, split=split, z_noisy=noisy.astype(np.float32), logits=logits)

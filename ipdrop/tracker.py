@@ -253,10 +253,11 @@ class InformationPlaneTracker:
         A tqdm progress bar over the estimates of a step.
     max_samples : int, optional
         Keep at most this many samples per split and step (the first ones); ``None`` keeps all.
-    zero_patterns : bool
-        For ``"mixture"``: True when the tracked layer can output exact zeros (ReLU), False for strictly
-        positive layers (softplus: exact zeros are float underflow; see ``GaussianDropoutMI``).
-        :func:`ipdrop.training.train` sets it from the model.
+    activation : {None, "relu", "softplus", "identity"}
+        Activation of the tracked layer. For ``"mixture"``: exact zeros are structural zero patterns only for
+        "relu" (and None, unknown); for "softplus"/"identity" they are float underflow and are floored
+        (``GaussianDropoutMI(zero_patterns=False)``). :func:`ipdrop.training.train` sets ``zero_patterns`` from
+        the model itself.
     on_error : {"raise", "warn"}
         What a failing estimator does: raise, or emit a ``RuntimeWarning`` and contribute no rows
         (e.g. the held-out mixture on ReLU features whose zero patterns are all distinct).
@@ -277,7 +278,7 @@ class InformationPlaneTracker:
     def __init__(self, estimators: Sequence[str | Callable] = ("binning", "edge"), *, variance: float | None = None,
                  n_noise: int = 10, n_bins: Sequence[int] = (30,), seed: int = 0, device: str = "cpu",
                  progress: bool = False, max_samples: int | None = None, on_error: str = "raise",
-                 zero_patterns: bool = True) -> None:
+                 activation: str | None = None) -> None:
         # validated here (a tracker is never cloned; errors should surface at construction)
         if isinstance(estimators, str):
             estimators = (estimators,)
@@ -298,9 +299,11 @@ class InformationPlaneTracker:
         if on_error not in ("raise", "warn"):
             raise ValueError(f"on_error must be 'raise' or 'warn'; got {on_error!r}")
         self.on_error = on_error
-        if zero_patterns not in (True, False):
-            raise ValueError(f"zero_patterns must be True (ReLU layer) or False (softplus layer); got {zero_patterns!r}")
-        self.zero_patterns = bool(zero_patterns)
+        if activation not in (None, "relu", "softplus", "identity"):
+            raise ValueError(f"activation must be None, 'relu', 'softplus' or 'identity'; got {activation!r}")
+        self.activation = activation
+        # exact zeros are structural only where the layer can produce them (ReLU; None: unknown, kept exact)
+        self.zero_patterns = activation in (None, "relu")
         self._fns = [self._resolve(e) for e in self.estimators]
         for fn in self._fns:  # fail now, not after the first epoch, when an estimator is not installed
             for name in getattr(fn, "requires", ()):

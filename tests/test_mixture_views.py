@@ -210,7 +210,7 @@ def test_tracker_rows_carry_mc_error_and_zero_patterns():
     pre = rng.normal(size=(120, 4)).astype(np.float32)
     pre[0, 0] = -110.0  # float32 softplus underflows to exactly 0
     f = torch.nn.functional.softplus(torch.from_numpy(pre))
-    t = InformationPlaneTracker(["mixture"], variance=VAR, n_noise=3, zero_patterns=False)
+    t = InformationPlaneTracker(["mixture"], variance=VAR, n_noise=3, activation="softplus")
     t.increment(0)
     t.update(f, np.arange(120) % 3)
     df = t.compute()
