@@ -35,7 +35,13 @@ Zero activations (ReLU) are exact, with no epsilon: the zero pattern B = 1[f(X) 
 of X, densities are taken w.r.t. Lebesgue measure on the non-zero coordinates x point mass at 0, a
 noisy sample only sees centres with its own pattern, and I(X;Z) = H(B) + I(X;Z|B). If every input
 has its own pattern, the dataset MI is log N. In the held-out views a noisy sample whose pattern
-appears among no (other) centre has p_hat = 0: a ``ValueError`` is raised instead of a number.
+appears among no (other) centre has p_hat = 0: a ``ValueError`` is raised instead of a number (in
+``mode="all"`` the other views are still returned, the reason is in ``MIResults.errors``). Structural zeros exist
+only in ReLU layers: for softplus layers pass ``zero_patterns=False`` (float32 softplus(-110) is exactly 0; such
+zeros are floored at 2^-150 instead of being treated as a pattern).
+
+Errors: ``mc_error`` is the Monte-Carlo standard error over the noise draws (inputs fixed); ``stderr`` /
+``details["input_spread_se"]`` is the spread over inputs / sqrt(N), an input-sampling measure, not an MC error.
 """
 from __future__ import annotations
 
