@@ -101,12 +101,23 @@ def sanitize_patterns(path: Path = SANITIZE) -> list[tuple[re.Pattern, str]]:
 
 
 def normalize(nb, stem: str) -> None:
-    """Deterministic cell ids (<notebook>-<index>) and no per-run metadata (timestamps, durations)."""
+    """Deterministic cell ids (<notebook>-<index>), no per-run metadata (timestamps, durations), and consecutive
+    outputs of one stream merged (how the kernel's stdout arrives in pieces varies from run to run)."""
     nb.metadata.pop("papermill", None)
     for i, cell in enumerate(nb.cells):
         cell["id"] = f"{stem}-{i}"
         cell.get("metadata", {}).pop("papermill", None)
         cell.get("metadata", {}).pop("execution", None)
+        if "outputs" in cell:
+            merged = []
+            for out in cell["outputs"]:
+                prev = merged[-1] if merged else None
+                if (prev is not None and out.get("output_type") == "stream" == prev.get("output_type")
+                        and out.get("name") == prev.get("name")):
+                    prev["text"] = "".join(prev["text"]) + "".join(out["text"])
+                else:
+                    merged.append(out)
+            cell["outputs"] = merged
 
 
 def comparable(nb, patterns) -> dict:
@@ -172,13 +183,13 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     overrides = {k: yaml.safe_load(v) for k, v in args.param}
-    os.environ["MPLBACKEND"] = INLINE  # an inherited MPLBACKEND=Agg would drop the figures
     references = args.out is not None and Path(args.out).resolve() == REFERENCES
     if references:
         if args.profile != "quick" or overrides:
             raise SystemExit(f"--out {args.out}: the committed references are the quick profile without overrides; "
                              f"write profile {args.profile!r} {overrides or ''} elsewhere (default: runs/nb/)")
         os.environ["CUDA_VISIBLE_DEVICES"] = ""  # references are CPU results (GPU kernels give other bits)
+    os.environ["MPLBACKEND"] = INLINE  # an inherited MPLBACKEND=Agg would drop the figures
     for md in find_notebooks(args.nb):
         params = {**profile_params(args.profile, md.stem), **overrides}
         if args.out:

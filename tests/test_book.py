@@ -133,6 +133,9 @@ def test_reference_has_stable_ids_and_no_run_metadata(md):
         "cell ids must be <notebook>-<index> (scripts/run_notebooks.py): re-run `make notebooks`"
     assert "papermill" not in ref.metadata
     assert not any("papermill" in c.metadata or "execution" in c.metadata for c in ref.cells)
+    for c in ref.cells:
+        kinds = [(o.output_type, o.get("name")) for o in c.get("outputs", [])]
+        assert all(a != b or a[0] != "stream" for a, b in zip(kinds, kinds[1:])), f"{c.id}: split stream output"
 
 
 def test_runner_keeps_a_reference_whose_outputs_only_differ_in_timings():
@@ -141,10 +144,17 @@ def test_runner_keeps_a_reference_whose_outputs_only_differ_in_timings():
 
     def nb(text):
         cell = nbformat.v4.new_code_cell("x", outputs=[nbformat.v4.new_output("stream", name="stdout", text=text)])
+        cell.id = "x-0"
         return nbformat.v4.new_notebook(cells=[cell])
 
     assert runner.comparable(nb("training: 77 s\nacc 97.8\n"), pats) == runner.comparable(nb("training: 80 s\nacc 97.8\n"), pats)
     assert runner.comparable(nb("training: 77 s\nacc 97.8\n"), pats) != runner.comparable(nb("training: 77 s\nacc 97.9\n"), pats)
+    split = nb("log N = 6.21\n")
+    split.cells[0].outputs.append(nbformat.v4.new_output("stream", name="stdout", text="table\n"))
+    split.cells[0].id = "random"
+    runner.normalize(split, "x")
+    assert split.cells[0].id == "x-0"
+    assert runner.comparable(split, pats) == runner.comparable(nb("log N = 6.21\ntable\n"), pats)
 
 
 @pytest.mark.parametrize("args", [["--profile", "paper"], ["-p", "seed", "1"]])
@@ -192,8 +202,12 @@ def test_papermill_seed_and_variance_change_the_chapter(tmp_path):
     env["PATH"] = os.pathsep.join([str(bindir), env.get("PATH", "")])
     subprocess.run("jupytext --sync notebooks/01_theory.md", shell=True, cwd=ROOT, env=env, check=True)
     runs = {"base": "", "seed": "-p seed 3", "variance": "-p variance 0.2"}
-    procs = {k: subprocess.Popen(f"papermill ipynb/01_theory.ipynb {tmp_path}/{k}.ipynb {p} {PAPERMILL_SMALL} "
-                                 "--no-progress-bar", shell=True, cwd=ROOT, env=env,
+    # the paired file for seed and variance, the one-liner (no paired file) for the baseline
+    src = {k: "ipynb/01_theory.ipynb" for k in runs}
+    src["base"] = "-"
+    stdin = "jupytext --to ipynb -o - notebooks/01_theory.md | "
+    procs = {k: subprocess.Popen(f"{stdin if src[k] == '-' else ''}papermill {src[k]} {tmp_path}/{k}.ipynb {p} "
+                                 f"{PAPERMILL_SMALL} --no-progress-bar", shell=True, cwd=ROOT, env=env,
                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
              for k, p in runs.items()}
     for k, proc in procs.items():
