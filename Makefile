@@ -7,11 +7,24 @@ PY := $(VENV)/bin/python
 PROFILE ?= quick
 NB ?=
 PARAMS ?=
-BOOK_NB := book/nb
+# Every Python command that computes runs under the pinned CPU numerics (scripts/pin_cpu.py: AVX2 kernels in torch,
+# MKL, oneDNN, OpenBLAS and numpy, overriding the host's values), so the committed references reproduce bit for bit
+# on any x86-64 machine with AVX2. conftest.py and scripts/run_notebooks.py pin them too when called directly.
+PINNED := $(PY) scripts/pin_cpu.py --exec
 # notebooks always render figures inline (an inherited MPLBACKEND=Agg would drop their outputs)
 NBENV := MPLBACKEND=module://matplotlib_inline.backend_inline
-JB := $(VENV)/bin/jupyter-book build book/ --toc "$(CURDIR)/_toc.yml" --path-output book -W --keep-going
-NBVAL := $(NBENV) $(PY) -m pytest --nbval $(BOOK_NB) --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
+# The quick profile without overrides writes the committed references in book/; anything else builds its own book
+# under runs/book/ and never touches them.
+ifeq ($(PROFILE)$(strip $(PARAMS)),quick)
+BOOK_DIR := book
+else
+BOOK_DIR := runs/book/$(PROFILE)$(if $(strip $(PARAMS)),-$(shell printf '%s' '$(strip $(PARAMS))' | tr -c 'A-Za-z0-9.=_-' '_'))
+endif
+# the design card's command: book/_config.yml and book/_toc.yml link to the top-level files; HTML in book/_build/html
+JB = $(VENV)/bin/jupyter-book build $(BOOK_DIR)/ -W --keep-going
+# the design card's command as typed, with the venv first on PATH: `pytest --nbval book/nb` gets the kernel, the
+# sanitizer and the pinning from conftest.py
+NBVAL := PATH="$(abspath $(VENV))/bin:$$PATH" pytest --nbval book/nb -p no:cacheprovider
 
 .PHONY: venv book notebooks book-html test test-unit test-notebooks test-book run bench clean
 
@@ -24,13 +37,17 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed
 
-# Execute every notebook (papermill, profile $(PROFILE)) into book/nb/, then render the HTML.
+# Execute every notebook (papermill, profile $(PROFILE)) into $(BOOK_DIR)/nb/, then render the HTML.
 notebooks: venv
-	$(NBENV) $(PY) scripts/run_notebooks.py --profile $(PROFILE) --out $(BOOK_NB) $(if $(NB),--nb $(NB)) $(PARAMS)
+ifneq ($(BOOK_DIR),book)
+	mkdir -p $(BOOK_DIR)
+	cp book/intro.md _config.yml _toc.yml $(BOOK_DIR)/
+endif
+	$(NBENV) $(PINNED) $(PY) scripts/run_notebooks.py --profile $(PROFILE) --out $(BOOK_DIR)/nb $(if $(NB),--nb $(NB)) $(PARAMS)
 
 book-html: venv
 	$(JB)
-	@echo "HTML: $(CURDIR)/book/_build/html/index.html"
+	@echo "HTML: $(CURDIR)/$(BOOK_DIR)/_build/html/index.html"
 
 book: notebooks book-html
 
@@ -38,26 +55,27 @@ book: notebooks book-html
 #   make run NB=theory PARAMS="-p seed 1"
 run: venv
 	@test -n "$(NB)" || { echo "usage: make run NB=<notebook> PARAMS=\"-p name value ...\""; exit 2; }
-	$(NBENV) $(PY) scripts/run_notebooks.py --profile $(PROFILE) --nb $(NB) $(PARAMS)
+	$(NBENV) $(PINNED) $(PY) scripts/run_notebooks.py --profile $(PROFILE) --nb $(NB) $(PARAMS)
 
-# Unit tests, then nbval re-executes the committed quick-profile notebooks and compares their outputs,
-# then the book is built from those stored outputs (warnings are errors): a broken book fails the tests.
+# Unit tests, then nbval re-executes the committed quick-profile notebooks and compares their outputs (glued key
+# figures within tests/glue_tolerances.yaml), then the book is built from those stored outputs (warnings are
+# errors): a broken book fails the tests.
 test: venv
 	$(MAKE) test-unit test-notebooks test-book
 
 test-unit: venv
-	$(PY) -m pytest tests -q -m "not slow" -p no:cacheprovider
+	$(PINNED) $(PY) -m pytest tests -q -m "not slow" -p no:cacheprovider
 
 test-notebooks: venv
 	$(NBVAL) -q
 
 test-book: venv
 	rm -rf book/_build
-	$(JB)
+	$(VENV)/bin/jupyter-book build book/ -W --keep-going
 	@test -f book/_build/html/index.html
 
 bench: venv
-	for f in benchmarks/bench_*.py; do echo "== $$f"; $(PY) $$f; done
+	for f in benchmarks/bench_*.py; do echo "== $$f"; $(PINNED) $(PY) $$f; done
 
 clean:
-	rm -rf book/_build runs/nb
+	rm -rf book/_build runs/nb runs/book

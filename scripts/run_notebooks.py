@@ -6,21 +6,43 @@
 Notebooks are jupytext MyST files in notebooks/. Parameters: params/<profile>.yaml (`_all` plus the
 notebook's own section), then each `-p name value` (YAML-parsed). Without --out, a run lands in
 runs/nb/<notebook>/<profile=...,name=value,...>/<notebook>.ipynb. Outputs are written atomically.
+
+The kernels run under the pinned CPU numerics (scripts/pin_cpu.py) with inline figures. The committed references
+(book/nb/) are written only by the quick profile without overrides, on the CPU (CUDA hidden); cell ids are derived
+from the notebook name and cell index and per-run metadata is dropped, and a notebook whose outputs did not change
+(up to tests/nbval_sanitize.cfg: timings, addresses) is not rewritten, so `make book` leaves `git status` clean.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import yaml
+import importlib.util
+import re
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 PARAMS = ROOT / "params"
+REFERENCES = ROOT / "book" / "nb"
+SANITIZE = ROOT / "tests" / "nbval_sanitize.cfg"
+INLINE = "module://matplotlib_inline.backend_inline"
+
+
+def _pin_cpu():
+    spec = importlib.util.spec_from_file_location("_ipdrop_pin_cpu", Path(__file__).with_name("pin_cpu.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.apply()
+
+
+_pin_cpu()  # before anything loads numpy/torch; the kernels inherit the environment
+
+import yaml  # noqa: E402
 
 
 def find_notebooks(patterns: list[str] | None) -> list[Path]:
@@ -66,9 +88,60 @@ def declared_parameters(ipynb) -> set[str]:
     raise SystemExit("notebook has no cell tagged `parameters`")
 
 
-def execute(md: Path, out: Path, params: dict, timeout: int | None, progress: bool,
-            profile: str | None = None) -> float:
+def sanitize_patterns(path: Path = SANITIZE) -> list[tuple[re.Pattern, str]]:
+    """The regex/replace pairs of the nbval sanitizer (an INI-like file of `regex:` / `replace:` sections)."""
+    pats, regex = [], None
+    for line in path.read_text().splitlines():
+        if line.startswith("regex:"):
+            regex = line[len("regex:"):].strip()
+        elif line.startswith("replace:") and regex is not None:
+            pats.append((re.compile(regex), line[len("replace:"):].strip()))
+            regex = None
+    return pats
+
+
+def normalize(nb, stem: str) -> None:
+    """Deterministic cell ids (<notebook>-<index>), no per-run metadata (timestamps, durations), and consecutive
+    outputs of one stream merged (how the kernel's stdout arrives in pieces varies from run to run)."""
+    nb.metadata.pop("papermill", None)
+    for i, cell in enumerate(nb.cells):
+        cell["id"] = f"{stem}-{i}"
+        cell.get("metadata", {}).pop("papermill", None)
+        cell.get("metadata", {}).pop("execution", None)
+        if "outputs" in cell:
+            merged = []
+            for out in cell["outputs"]:
+                prev = merged[-1] if merged else None
+                if (prev is not None and out.get("output_type") == "stream" == prev.get("output_type")
+                        and out.get("name") == prev.get("name")):
+                    prev["text"] = "".join(prev["text"]) + "".join(out["text"])
+                else:
+                    merged.append(out)
+            cell["outputs"] = merged
+
+
+def comparable(nb, patterns) -> dict:
+    """The notebook as a plain dict with sanitized output text: equal when only timings/addresses changed."""
+    def clean(v):
+        if isinstance(v, str):
+            for rx, rep in patterns:
+                v = rx.sub(rep, v)
+            return v
+        if isinstance(v, list):
+            return [clean(x) for x in v]
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items()}
+        return v
+    d = json.loads(json.dumps(nb))
+    for cell in d["cells"]:
+        cell["outputs"] = clean(cell.get("outputs", []))
+    return d
+
+
+def execute(md: Path, out: Path, params: dict, timeout: int | None, progress: bool) -> tuple[float, bool]:
+    """Run one notebook into `out`; return (seconds, whether `out` was (re)written)."""
     import jupytext
+    import nbformat
     import papermill as pm
 
     nb = jupytext.read(md)
@@ -77,6 +150,7 @@ def execute(md: Path, out: Path, params: dict, timeout: int | None, progress: bo
         raise SystemExit(f"{md.name}: unknown parameter(s) {unknown}; the parameters cell declares "
                          f"{sorted(declared_parameters(nb))}")
     out.parent.mkdir(parents=True, exist_ok=True)
+    normalize(nb, md.stem)
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / f"{md.stem}.ipynb"
         jupytext.write(nb, src)
@@ -86,20 +160,16 @@ def execute(md: Path, out: Path, params: dict, timeout: int | None, progress: bo
                             cwd=str(ROOT), progress_bar=progress, execution_timeout=timeout,
                             report_mode=False)
         elapsed = time.perf_counter() - t0
-    # drop per-run timestamps so that re-running an unchanged notebook gives a stable file
-    import nbformat
-
     nbf = nbformat.read(partial, as_version=4)
-    nbf.metadata.pop("papermill", None)
-    # what scripts/environment_report.py shows per chapter: the profile, and the wall time to 2 significant
-    # digits (so that a re-run of an unchanged notebook rarely changes the file)
-    nbf.metadata["ipdrop"] = {"profile": profile, "duration_s": float(f"{elapsed:.2g}")}
-    for cell in nbf.cells:
-        cell.get("metadata", {}).pop("papermill", None)
-        cell.get("metadata", {}).pop("execution", None)
+    normalize(nbf, md.stem)
+    if out.exists():
+        patterns = sanitize_patterns()
+        if comparable(nbf, patterns) == comparable(nbformat.read(out, as_version=4), patterns):
+            partial.unlink()
+            return elapsed, False
     nbformat.write(nbf, partial)
     os.replace(partial, out)
-    return elapsed
+    return elapsed, True
 
 
 def main(argv=None) -> int:
@@ -113,6 +183,13 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     overrides = {k: yaml.safe_load(v) for k, v in args.param}
+    references = args.out is not None and Path(args.out).resolve() == REFERENCES
+    if references:
+        if args.profile != "quick" or overrides:
+            raise SystemExit(f"--out {args.out}: the committed references are the quick profile without overrides; "
+                             f"write profile {args.profile!r} {overrides or ''} elsewhere (default: runs/nb/)")
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""  # references are CPU results (GPU kernels give other bits)
+    os.environ["MPLBACKEND"] = INLINE  # an inherited MPLBACKEND=Agg would drop the figures
     for md in find_notebooks(args.nb):
         params = {**profile_params(args.profile, md.stem), **overrides}
         if args.out:
@@ -121,8 +198,9 @@ def main(argv=None) -> int:
             out = ROOT / "runs" / "nb" / md.stem / folder_name(params) / f"{md.stem}.ipynb"
         print(f"[run_notebooks] {md.name} -> {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out} "
               f"with {params}", flush=True)
-        elapsed = execute(md, out, params, args.timeout, not args.no_progress, profile=args.profile)
-        print(f"[run_notebooks] {md.stem}: {elapsed:.0f} s", flush=True)
+        elapsed, written = execute(md, out, params, args.timeout, not args.no_progress)
+        print(f"[run_notebooks] {md.stem}: {elapsed:.0f} s{'' if written else ', outputs unchanged: file kept'}",
+              flush=True)
     return 0
 
 
