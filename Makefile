@@ -26,7 +26,7 @@ JB = $(VENV)/bin/jupyter-book build $(BOOK_DIR)/ -W --keep-going
 # sanitizer and the pinning from conftest.py
 NBVAL := PATH="$(abspath $(VENV))/bin:$$PATH" pytest --nbval book/nb -p no:cacheprovider
 
-.PHONY: venv book notebooks book-html test test-unit test-notebooks test-book run bench clean
+.PHONY: venv book notebooks book-html test lint test-unit test-notebooks test-book run bench clean
 
 # The venv is created when missing and reused otherwise; the stamp tracks pyproject.toml.
 $(VENV)/.installed: pyproject.toml
@@ -46,6 +46,7 @@ endif
 	$(NBENV) $(PINNED) $(PY) scripts/run_notebooks.py --profile $(PROFILE) --out $(BOOK_DIR)/nb $(if $(NB),--nb $(NB)) $(PARAMS)
 
 book-html: venv
+	$(PINNED) $(PY) scripts/environment_report.py
 	$(JB)
 	@echo "HTML: $(CURDIR)/$(BOOK_DIR)/_build/html/index.html"
 
@@ -61,7 +62,13 @@ run: venv
 # figures within tests/glue_tolerances.yaml), then the book is built from those stored outputs (warnings are
 # errors): a broken book fails the tests.
 test: venv
-	$(MAKE) test-unit test-notebooks test-book
+	$(MAKE) lint test-unit test-notebooks test-book
+
+# ruff (lint + format check, configured in pyproject.toml) and mypy on the modules listed there
+lint: venv
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
 
 test-unit: venv
 	$(PINNED) $(PY) -m pytest tests -q -m "not slow" -p no:cacheprovider
@@ -73,6 +80,7 @@ test-book: venv
 	rm -rf book/_build
 	$(VENV)/bin/jupyter-book build book/ -W --keep-going
 	@test -f book/_build/html/index.html
+	$(PY) scripts/check_offline_html.py book/_build/html
 
 bench: venv
 	for f in benchmarks/bench_*.py; do echo "== $$f"; $(PINNED) $(PY) $$f; done

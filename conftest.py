@@ -8,6 +8,7 @@
 3. Figures a chapter glues (myst_nb.glue) are compared with the reference's within the tolerances of
    tests/glue_tolerances.yaml, not as exact text (scripts/glue_check.py).
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -56,7 +57,9 @@ def _glue_aware(item, compare, glue, rules):
         ok = compare(test_rest, ref_rest, skip_compare)
         problems = glue.compare_glued(new, old, rules)
         if problems:
-            item.comparison_traceback.append("glued figures outside their tolerances "
-                                             "(tests/glue_tolerances.yaml):\n  " + "\n  ".join(problems))
+            item.comparison_traceback.append(
+                "glued figures outside their tolerances (tests/glue_tolerances.yaml):\n  " + "\n  ".join(problems)
+            )
         return ok and not problems
+
     return compare_outputs

@@ -19,13 +19,11 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import time
 import tracemalloc
 
 import numpy as np
-
-import os
-
 import torch
 
 from ipdrop.estimators import binning_mi_xz, binning_mi_yz, edge_mi, knn_mi_labels

@@ -26,6 +26,7 @@ shared: the load average is printed; quote the CPU times and the ratios, not the
 
 Usage: python benchmarks/bench_ip_record.py [--cases fc,lenet,resnet --threads 2 --repeats 1 --n 10000]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -62,8 +63,9 @@ def _timed(fn):
 def time_estimator(name, splits, seed=0):
     from ipdrop.tracker import InformationPlaneTracker
 
-    t = InformationPlaneTracker([name], variance=VARIANCE, n_noise=N_NOISE, n_bins=(30,), seed=seed, device="cpu",
-                                activation="softplus")
+    t = InformationPlaneTracker(
+        [name], variance=VARIANCE, n_noise=N_NOISE, n_bins=(30,), seed=seed, device="cpu", activation="softplus"
+    )
     t.increment(0)
     for split, (f, y, noisy, logits) in splits.items():
         t.update(f.astype(np.float32), y, split=split, z_noisy=noisy.astype(np.float32), logits=logits)
@@ -93,8 +95,8 @@ def dense_bound(z, c, chunk=2048):
     out = torch.empty(len(z), dtype=torch.float64)
     buf = torch.empty(chunk, len(c), dtype=torch.float64)
     for s in range(0, len(z), chunk):
-        a = torch.matmul(left[s:s + chunk], right, out=buf[: min(chunk, len(z) - s)])
-        out[s:s + chunk] = a.exp_().sum(1)
+        a = torch.matmul(left[s : s + chunk], right, out=buf[: min(chunk, len(z) - s)])
+        out[s : s + chunk] = a.exp_().sum(1)
     return out.numpy()
 
 
@@ -104,8 +106,10 @@ def run_case(case, d, n, repeats, skip=()):
     from ipdrop.estimators import mixture_logpdf
 
     splits = {"train": make_split(n, d, 1), "test": make_split(n, d, 2)}
-    print(f"\n=== {case}: d={d}, {n} train + {n} test representations, variance={VARIANCE}, n_noise={N_NOISE}, "
-          f"torch threads={torch.get_num_threads()}, load average at start {os.getloadavg()[0]:.1f} ===")
+    print(
+        f"\n=== {case}: d={d}, {n} train + {n} test representations, variance={VARIANCE}, n_noise={N_NOISE}, "
+        f"torch threads={torch.get_num_threads()}, load average at start {os.getloadavg()[0]:.1f} ==="
+    )
     print(f"{'estimator':14s} {'wall s (median)':>16s} {'cpu s (median)':>15s}  values (train)")
     tot_wall = tot_cpu = 0.0
     mix_cpu = None
@@ -122,10 +126,12 @@ def run_case(case, d, n, repeats, skip=()):
         tot_wall += w
         tot_cpu += c
         if name == "mixture-all":
-            mix_cpu, mix_wall = c, w
+            mix_cpu = c
         tr = df[(df.split == "train") & df.quantity.isin(["I(X;Z)", "I(Y;Z)"])]
-        vals = ", ".join(f"{e}:{q[0]}={v:.3f}" + (f"+-{me:.3f}" if me == me and me is not None else "")
-                         for e, q, v, me in zip(tr.estimator, tr.quantity, tr.value, tr.mc_error))
+        vals = ", ".join(
+            f"{e}:{q[0]}={v:.3f}" + (f"+-{me:.3f}" if me == me and me is not None else "")
+            for e, q, v, me in zip(tr.estimator, tr.quantity, tr.value, tr.mc_error)
+        )
         print(f"{name:14s} {w:16.2f} {c:15.2f}  {vals}")
     print(f"{'TOTAL':14s} {tot_wall:16.2f} {tot_cpu:15.2f}  (load average now {os.getloadavg()[0]:.1f})")
 
@@ -141,12 +147,16 @@ def run_case(case, d, n, repeats, skip=()):
     _, w_b, c_b = _timed(lambda: dense_bound(z, f))
     diff = float(np.max(np.abs(ours - peer)))
     scale = N_NOISE * 2  # 10 draws per input, 2 splits
-    print(f"scorer alone, {n} x {n}: ipdrop cpu {c_o:.2f} s (wall {w_o:.2f}) | sklearn cpu {c_s:.2f} s (wall {w_s:.2f}) "
-          f"-> sklearn/ipdrop = {c_s / c_o:.1f}x CPU ({w_s / w_o:.1f}x wall), max |diff| {diff:.1e} nats | "
-          f"bound (GEMM 2d+1 + 1 reduction) cpu {c_b:.2f} s -> ipdrop/bound = {c_o / c_b:.2f}")
-    print(f"mixture in the record (3 views, 2 splits, {N_NOISE * n} x {n} each): cpu {mix_cpu:.2f} s; "
-          f"sklearn peer (dataset view only) would take ~{c_s * scale:.1f} s cpu = {c_s * scale / mix_cpu:.1f}x; "
-          f"bound ~{c_b * scale:.1f} s cpu (record/bound = {mix_cpu / (c_b * scale):.2f})")
+    print(
+        f"scorer alone, {n} x {n}: ipdrop cpu {c_o:.2f} s (wall {w_o:.2f}) | sklearn cpu {c_s:.2f} s (wall {w_s:.2f}) "
+        f"-> sklearn/ipdrop = {c_s / c_o:.1f}x CPU ({w_s / w_o:.1f}x wall), max |diff| {diff:.1e} nats | "
+        f"bound (GEMM 2d+1 + 1 reduction) cpu {c_b:.2f} s -> ipdrop/bound = {c_o / c_b:.2f}"
+    )
+    print(
+        f"mixture in the record (3 views, 2 splits, {N_NOISE * n} x {n} each): cpu {mix_cpu:.2f} s; "
+        f"sklearn peer (dataset view only) would take ~{c_s * scale:.1f} s cpu = {c_s * scale / mix_cpu:.1f}x; "
+        f"bound ~{c_b * scale:.1f} s cpu (record/bound = {mix_cpu / (c_b * scale):.2f})"
+    )
     return tot_wall, tot_cpu
 
 
@@ -161,8 +171,10 @@ def main():
     import torch
 
     torch.set_num_threads(args.threads)
-    print(f"IP record benchmark: {os.cpu_count()} CPUs, torch {torch.__version__}; the machine may be shared "
-          f"(load average {os.getloadavg()}): compare CPU times and ratios")
+    print(
+        f"IP record benchmark: {os.cpu_count()} CPUs, torch {torch.__version__}; the machine may be shared "
+        f"(load average {os.getloadavg()}): compare CPU times and ratios"
+    )
     summary = {}
     for case in args.cases.split(","):
         summary[case] = run_case(case, CASES[case], args.n, args.repeats, tuple(filter(None, args.skip.split(","))))

@@ -7,6 +7,7 @@ Runs the same small grid (FC on the embedded MNIST subset, no IP estimation) as 
 
     PYTHONPATH=$PWD python benchmarks/bench_sweep_threads.py --workers 2 --threads 1 2 --epochs 3
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,13 +30,28 @@ def main() -> None:
 
     cores = _available_cores()
     default = max(1, cores // args.workers)
-    base = {"model": "fc", "dataset": "mnist", "subset": "embedded", "n_train": args.n_train,
-            "epochs": args.epochs, "ip_epochs": "none", "device": "cpu", "batch_size": 64}
+    base = {
+        "model": "fc",
+        "dataset": "mnist",
+        "subset": "embedded",
+        "n_train": args.n_train,
+        "epochs": args.epochs,
+        "ip_epochs": "none",
+        "device": "cpu",
+        "batch_size": 64,
+    }
     rows = []
     for t in args.threads:
         with tempfile.TemporaryDirectory() as tmp:
-            rep = run_sweep("train", {"seed": list(range(args.workers))}, Path(tmp) / "s", workers=args.workers,
-                            base_params=base, progress=False, threads_per_run=t)
+            rep = run_sweep(
+                "train",
+                {"seed": list(range(args.workers))},
+                Path(tmp) / "s",
+                workers=args.workers,
+                base_params=base,
+                progress=False,
+                threads_per_run=t,
+            )
             assert rep.ok, rep.summary()
             times = []
             for r in rep.runs:
@@ -43,8 +59,10 @@ def main() -> None:
             rows.append((t, statistics.median(times), min(times), max(times), rep.seconds))
     ref = {r[0]: r[1] for r in rows}.get(default, rows[0][1])
     print(f"cores={cores} workers={args.workers} default threads/run={default} load={os.getloadavg()[0]:.1f}")
-    print(f"{'threads/run':>11} {'workers*threads':>15} {'median epoch s':>14} {'min':>7} {'max':>7} "
-          f"{'sweep s':>8} {'ratio':>6}")
+    print(
+        f"{'threads/run':>11} {'workers*threads':>15} {'median epoch s':>14} {'min':>7} {'max':>7} "
+        f"{'sweep s':>8} {'ratio':>6}"
+    )
     for t, med, lo, hi, total in rows:
         print(f"{t:>11} {t * args.workers:>15} {med:>14.3f} {lo:>7.3f} {hi:>7.3f} {total:>8.1f} {med / ref:>6.2f}")
 

@@ -99,8 +99,9 @@ def read_results(path: str | os.PathLike):
         raise ValueError(f"{table} is not a readable results table ({first})") from None
     missing = [c for c in ("epoch", "split", "estimator", "quantity", "value") if c not in df.columns]
     if missing:
-        raise ValueError(f"{table} is not an ipdrop results table: columns {missing} are missing "
-                         f"(found {list(df.columns)[:10]})")
+        raise ValueError(
+            f"{table} is not an ipdrop results table: columns {missing} are missing (found {list(df.columns)[:10]})"
+        )
     if "epoch" in df:
         df["epoch"] = df["epoch"].astype("int64")
     for c in ("n", "d"):

@@ -1106,7 +1106,7 @@ def _run_local(tgt, full, records, todo, n_workers, threads, stored_for, finish,
                     for i, (proc, conn, box) in list(running.items()):
                         if collect(i, proc, conn, box):
                             settle(i, interrupted=True)
-                for i, (proc, conn, box) in list(running.items()):  # grace over, or a second Ctrl-C
+                for i, (proc, _conn, _box) in list(running.items()):  # grace over, or a second Ctrl-C
                     with contextlib.suppress(OSError):
                         proc.kill()
                     settle(i, interrupted=True)

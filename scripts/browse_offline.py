@@ -16,6 +16,7 @@ Usage::
 
     python scripts/browse_offline.py [BUILD_DIR] [--screenshots DIR] [--pages intro nb/03_mnist]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,13 +31,21 @@ DEFAULT_BUILD = ROOT / "book" / "_build" / "html"
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 #: pages Sphinx generates that are not the book's content
 SKIP = {"genindex.html", "search.html", "index.html"}
-OFFLINE_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=127.0.0.1:9",
-                 "--disable-background-networking", "--no-first-run", "--hide-scrollbars")
+OFFLINE_FLAGS = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--host-resolver-rules=MAP * ~NOTFOUND",
+    "--proxy-server=127.0.0.1:9",
+    "--disable-background-networking",
+    "--no-first-run",
+    "--hide-scrollbars",
+)
 
 
 def find_browser(name: str | None = None) -> str | None:
-    for cand in ([name] if name else BROWSERS):
+    for cand in [name] if name else BROWSERS:
         path = shutil.which(cand)
         if path:
             return path
@@ -45,8 +54,12 @@ def find_browser(name: str | None = None) -> str | None:
 
 def _run(browser: str, args: list[str], timeout: float) -> subprocess.CompletedProcess:
     with tempfile.TemporaryDirectory() as profile:
-        return subprocess.run([browser, *OFFLINE_FLAGS, f"--user-data-dir={profile}", *args],
-                              capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(
+            [browser, *OFFLINE_FLAGS, f"--user-data-dir={profile}", *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
 
 
 def rendered_dom(browser: str, page: Path, *, budget_ms: int = 20000, timeout: float = 120) -> str:
@@ -57,11 +70,27 @@ def rendered_dom(browser: str, page: Path, *, budget_ms: int = 20000, timeout: f
     return out.stdout
 
 
-def screenshot(browser: str, page: Path, png: Path, *, width: int = 1280, height: int = 3000,
-               budget_ms: int = 20000, timeout: float = 120) -> None:
+def screenshot(
+    browser: str,
+    page: Path,
+    png: Path,
+    *,
+    width: int = 1280,
+    height: int = 3000,
+    budget_ms: int = 20000,
+    timeout: float = 120,
+) -> None:
     png.parent.mkdir(parents=True, exist_ok=True)
-    out = _run(browser, [f"--window-size={width},{height}", f"--virtual-time-budget={budget_ms}",
-                         f"--screenshot={png}", page.resolve().as_uri()], timeout)
+    out = _run(
+        browser,
+        [
+            f"--window-size={width},{height}",
+            f"--virtual-time-budget={budget_ms}",
+            f"--screenshot={png}",
+            page.resolve().as_uri(),
+        ],
+        timeout,
+    )
     if out.returncode != 0 or not png.is_file():
         raise RuntimeError(f"{browser} could not screenshot {page} (exit {out.returncode}): {out.stderr[-500:]}")
 
@@ -100,8 +129,11 @@ def main(argv=None) -> int:
             print(f"no such page(s): {[str(p) for p in missing]}", file=sys.stderr)
             return 2
     else:
-        pages = sorted(p for p in args.build_dir.rglob("*.html")
-                       if p.name not in SKIP and "_static" not in p.parts and "_sources" not in p.parts)
+        pages = sorted(
+            p
+            for p in args.build_dir.rglob("*.html")
+            if p.name not in SKIP and "_static" not in p.parts and "_sources" not in p.parts
+        )
     bad = 0
     for page in pages:
         rel = page.relative_to(args.build_dir).as_posix()

@@ -17,25 +17,56 @@ Usage::
 
     python scripts/check_offline_html.py [BUILD_DIR]
 """
+
 from __future__ import annotations
 
 import argparse
 import re
 import sys
+from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Iterator, NamedTuple
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_BUILD = ROOT / "book" / "_build" / "html"
 
 #: (tag, attribute) pairs whose URL the browser fetches without a click
-FETCHED = {("script", "src"), ("link", "href"), ("img", "src"), ("img", "srcset"), ("iframe", "src"),
-           ("source", "src"), ("source", "srcset"), ("video", "src"), ("video", "poster"), ("audio", "src"),
-           ("embed", "src"), ("object", "data"), ("input", "src"), ("track", "src")}
+FETCHED = {
+    ("script", "src"),
+    ("link", "href"),
+    ("img", "src"),
+    ("img", "srcset"),
+    ("iframe", "src"),
+    ("source", "src"),
+    ("source", "srcset"),
+    ("video", "src"),
+    ("video", "poster"),
+    ("audio", "src"),
+    ("embed", "src"),
+    ("object", "data"),
+    ("input", "src"),
+    ("track", "src"),
+}
 #: <link rel=...> values that do not make the browser fetch anything
-NOT_FETCHED_REL = {"canonical", "alternate", "author", "license", "help", "search", "index", "next", "prev",
-                   "previous", "top", "up", "copyright", "bookmark", "me", "shortlink"}
+NOT_FETCHED_REL = {
+    "canonical",
+    "alternate",
+    "author",
+    "license",
+    "help",
+    "search",
+    "index",
+    "next",
+    "prev",
+    "previous",
+    "top",
+    "up",
+    "copyright",
+    "bookmark",
+    "me",
+    "shortlink",
+}
 _EXTERNAL = re.compile(r"^\s*(?:[a-zA-Z][a-zA-Z0-9+.-]*:)?//")
 _CSS_URL = re.compile(r"""(?:url\(\s*['"]?|@import\s+['"])([^'")\s]+)""")
 

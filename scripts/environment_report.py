@@ -20,6 +20,7 @@ Usage::
     python scripts/environment_report.py                 # writes book/environment.md
     python scripts/environment_report.py --check         # exit 1 if book/environment.md is stale
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,22 +28,38 @@ import json
 import os
 import platform
 import sys
+from collections.abc import Iterable, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
 #: packages whose versions the book build reports, in this order
-PACKAGES = ("torch", "torchvision", "numpy", "scipy", "pandas", "matplotlib", "scikit-learn",
-            "jupyter-book", "sphinx", "myst-nb", "sphinxcontrib-bibtex", "sphinx-mathjax-offline",
-            "jupytext", "papermill", "nbval")
+PACKAGES = (
+    "torch",
+    "torchvision",
+    "numpy",
+    "scipy",
+    "pandas",
+    "matplotlib",
+    "scikit-learn",
+    "jupyter-book",
+    "sphinx",
+    "myst-nb",
+    "sphinxcontrib-bibtex",
+    "sphinx-mathjax-offline",
+    "jupytext",
+    "papermill",
+    "nbval",
+)
 
 #: versions reported per stored run (keys of config.json's / provenance.json's "versions")
 RUN_VERSION_KEYS = ("python", "torch", "numpy")
 
 
 # --------------------------------------------------------------------------- formatting
+
 
 def format_duration(seconds: float | None) -> str:
     """A wall time as text with 2-3 significant digits: '45 s', '12.3 min', '3.41 h'; '—' if unknown."""
@@ -74,6 +91,7 @@ def markdown_table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
 
 
 # --------------------------------------------------------------------------- sources
+
 
 def _read_json(path: Path) -> dict | None:
     try:
@@ -108,19 +126,21 @@ def stored_runs(results_dir: Path) -> list[dict]:
         prov = _read_json(run_dir / "provenance.json") or {}
         versions = prov.get("versions") or cfg.get("versions") or {}
         commit = prov.get("git_commit") or cfg.get("git_commit")
-        out.append({
-            "experiment": run_dir.parent.name,
-            "run": run_dir.name,
-            "device": prov.get("device") or run.get("device") or _get(cfg, "resolved", "device"),
-            "gpu": prov.get("gpu"),
-            "cpu": prov.get("cpu"),
-            "cpu_count": prov.get("cpu_count"),
-            "threads": prov.get("threads_training", _get(cfg, "config", "num_threads")),
-            "training_s": _get(prov, "wall_time_s", "training", default=run.get("wall_time_s")),
-            "estimation_s": _get(prov, "wall_time_s", "estimation"),
-            "commit": str(commit)[:10] if commit else None,
-            "versions": {k: versions.get(k) for k in RUN_VERSION_KEYS},
-        })
+        out.append(
+            {
+                "experiment": run_dir.parent.name,
+                "run": run_dir.name,
+                "device": prov.get("device") or run.get("device") or _get(cfg, "resolved", "device"),
+                "gpu": prov.get("gpu"),
+                "cpu": prov.get("cpu"),
+                "cpu_count": prov.get("cpu_count"),
+                "threads": prov.get("threads_training", _get(cfg, "config", "num_threads")),
+                "training_s": _get(prov, "wall_time_s", "training", default=run.get("wall_time_s")),
+                "estimation_s": _get(prov, "wall_time_s", "estimation"),
+                "commit": str(commit)[:10] if commit else None,
+                "versions": {k: versions.get(k) for k in RUN_VERSION_KEYS},
+            }
+        )
     return out
 
 
@@ -147,13 +167,15 @@ def chapters(nb_dir: Path) -> list[dict]:
         duration = _get(md, "ipdrop", "duration_s")
         if duration is None:
             duration = _get(md, "papermill", "duration")
-        out.append({
-            "file": path.name,
-            "title": _title(nb) or path.stem,
-            "profile": _get(md, "ipdrop", "profile"),
-            "python": _get(md, "language_info", "version"),
-            "duration_s": duration,
-        })
+        out.append(
+            {
+                "file": path.name,
+                "title": _title(nb) or path.stem,
+                "profile": _get(md, "ipdrop", "profile"),
+                "python": _get(md, "language_info", "version"),
+                "duration_s": duration,
+            }
+        )
     return out
 
 
@@ -179,8 +201,10 @@ def cpu_model() -> str:
 
 # --------------------------------------------------------------------------- the page
 
-def render(runs: Sequence[Mapping], chaps: Sequence[Mapping], packages: Sequence[tuple[str, str]],
-           machine: Mapping[str, Any]) -> str:
+
+def render(
+    runs: Sequence[Mapping], chaps: Sequence[Mapping], packages: Sequence[tuple[str, str]], machine: Mapping[str, Any]
+) -> str:
     parts = [
         "# Environment and compute",
         "",
@@ -194,11 +218,14 @@ def render(runs: Sequence[Mapping], chaps: Sequence[Mapping], packages: Sequence
         "",
         markdown_table(["package", "version"], packages),
         "",
-        markdown_table(["machine", ""], [
-            ("CPU", machine.get("cpu")),
-            ("logical cores", machine.get("cpu_count")),
-            ("operating system", machine.get("system")),
-        ]),
+        markdown_table(
+            ["machine", ""],
+            [
+                ("CPU", machine.get("cpu")),
+                ("logical cores", machine.get("cpu_count")),
+                ("operating system", machine.get("system")),
+            ],
+        ),
         "",
         "## Chapters",
         "",
@@ -208,9 +235,19 @@ def render(runs: Sequence[Mapping], chaps: Sequence[Mapping], packages: Sequence
             "Wall time of executing each chapter with papermill (the executing machine as above unless the",
             "chapter was executed elsewhere).",
             "",
-            markdown_table(["chapter", "notebook", "profile", "Python", "wall time"],
-                           [(c["title"], f"`{c['file']}`", c.get("profile"), c.get("python"),
-                             format_duration(c.get("duration_s"))) for c in chaps]),
+            markdown_table(
+                ["chapter", "notebook", "profile", "Python", "wall time"],
+                [
+                    (
+                        c["title"],
+                        f"`{c['file']}`",
+                        c.get("profile"),
+                        c.get("python"),
+                        format_duration(c.get("duration_s")),
+                    )
+                    for c in chaps
+                ],
+            ),
         ]
         if all(c.get("duration_s") is None for c in chaps):
             parts += ["", "The executed notebooks record no wall time."]
@@ -225,16 +262,37 @@ def render(runs: Sequence[Mapping], chaps: Sequence[Mapping], packages: Sequence
             f"{format_duration(total_est)} of wall time in all.",
             "",
             markdown_table(
-                ["experiment", "run", "device", "CPU", "threads", "training", "estimation", "commit",
-                 *RUN_VERSION_KEYS],
-                [(r["experiment"], r["run"], r.get("gpu") or r.get("device"), r.get("cpu"), r.get("threads"),
-                  format_duration(r.get("training_s")), format_duration(r.get("estimation_s")),
-                  f"`{r['commit']}`" if r.get("commit") else None,
-                  *(r["versions"].get(k) for k in RUN_VERSION_KEYS)) for r in runs]),
+                [
+                    "experiment",
+                    "run",
+                    "device",
+                    "CPU",
+                    "threads",
+                    "training",
+                    "estimation",
+                    "commit",
+                    *RUN_VERSION_KEYS,
+                ],
+                [
+                    (
+                        r["experiment"],
+                        r["run"],
+                        r.get("gpu") or r.get("device"),
+                        r.get("cpu"),
+                        r.get("threads"),
+                        format_duration(r.get("training_s")),
+                        format_duration(r.get("estimation_s")),
+                        f"`{r['commit']}`" if r.get("commit") else None,
+                        *(r["versions"].get(k) for k in RUN_VERSION_KEYS),
+                    )
+                    for r in runs
+                ],
+            ),
         ]
     else:
-        parts.append("No stored runs yet: `results/` holds no `<experiment>/<run>/config.json`. "
-                     "`ipdrop reproduce` writes them.")
+        parts.append(
+            "No stored runs yet: `results/` holds no `<experiment>/<run>/config.json`. `ipdrop reproduce` writes them."
+        )
     return "\n".join(parts) + "\n"
 
 
@@ -247,8 +305,7 @@ def _is_number(x) -> bool:
 
 
 def build(results_dir: Path, nb_dir: Path) -> str:
-    machine = {"cpu": cpu_model(), "cpu_count": os.cpu_count(),
-               "system": f"{platform.system()} {platform.machine()}"}
+    machine = {"cpu": cpu_model(), "cpu_count": os.cpu_count(), "system": f"{platform.system()} {platform.machine()}"}
     return render(stored_runs(results_dir), chapters(nb_dir), package_versions(), machine)
 
 
@@ -262,8 +319,9 @@ def write_atomic(path: Path, text: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--results", type=Path, default=ROOT / "results", help="results store (default: results/)")
-    ap.add_argument("--notebooks", type=Path, default=ROOT / "book" / "nb",
-                    help="executed chapters (default: book/nb/)")
+    ap.add_argument(
+        "--notebooks", type=Path, default=ROOT / "book" / "nb", help="executed chapters (default: book/nb/)"
+    )
     ap.add_argument("--out", type=Path, default=ROOT / "book" / "environment.md")
     ap.add_argument("--check", action="store_true", help="exit 1 if --out differs from what would be written")
     args = ap.parse_args(argv)

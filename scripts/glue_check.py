@@ -10,6 +10,7 @@ and names matched by no pattern must be equal.
 
 `make test` applies the same check to every glued output while nbval re-executes the references (conftest.py).
 """
+
 from __future__ import annotations
 
 import ast
@@ -75,8 +76,10 @@ def _compare(new, ref, rule, where) -> list[str]:
         tol = rule.get("abs", 0.0) + rule.get("rel", 0.0) * abs(ref)
         if abs(new - ref) <= tol:
             return []
-        return [f"{where}: {new!r} vs reference {ref!r}, |difference| {abs(new - ref):.4g} > tolerance {tol:.4g} "
-                f"(rule {rule['pattern']!r}: abs {rule.get('abs', 0)}, rel {rule.get('rel', 0)})"]
+        return [
+            f"{where}: {new!r} vs reference {ref!r}, |difference| {abs(new - ref):.4g} > tolerance {tol:.4g} "
+            f"(rule {rule['pattern']!r}: abs {rule.get('abs', 0)}, rel {rule.get('rel', 0)})"
+        ]
     if new != ref:
         return [f"{where}: {new!r} != reference {ref!r} (rule {rule['pattern']!r}: exact)"]
     return []

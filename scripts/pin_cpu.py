@@ -21,6 +21,7 @@ subprocesses and inherit them.
 the variables are ignored by the libraries and the references do not reproduce bit for bit; the glued key figures
 (tests/glue_tolerances.yaml) still apply.
 """
+
 from __future__ import annotations
 
 import os
@@ -64,8 +65,11 @@ def apply(environ=os.environ) -> dict[str, str]:
     environ.update(env)
     late = [m for m in ("torch", "numpy") if m in sys.modules]
     if env and late and environ is os.environ:
-        print(f"pin_cpu: {', '.join(late)} already imported in this process; the pinned CPU kernels apply to "
-              "subprocesses only", file=sys.stderr)
+        print(
+            f"pin_cpu: {', '.join(late)} already imported in this process; the pinned CPU kernels apply to "
+            "subprocesses only",
+            file=sys.stderr,
+        )
     return env
 
 

@@ -15,15 +15,14 @@ from the notebook name and cell index and per-run metadata is dropped, and a not
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
+import re
 import sys
 import tempfile
 import time
 from pathlib import Path
-
-import importlib.util
-import re
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"

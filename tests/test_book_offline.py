@@ -5,6 +5,7 @@
 * MathJax comes from the sphinx-mathjax-offline package, not a CDN.
 * Every {cite} key used in book/*.md and notebooks/*.md is an entry of book/references.bib.
 """
+
 import importlib.util
 import re
 from pathlib import Path
@@ -29,15 +30,19 @@ offline = _load("check_offline_html")
 
 # --------------------------------------------------------------------------- the scanner
 
-@pytest.mark.parametrize("url, external", [
-    ("https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-chtml.js", True),
-    ("http://example.org/a.css", True),
-    ("//cdn.example.org/x.js", True),
-    ("_static/mathjax/tex-chtml.js", False),
-    ("../_static/x.css", False),
-    ("data:image/png;base64,AAAA", False),
-    ("#section", False),
-])
+
+@pytest.mark.parametrize(
+    "url, external",
+    [
+        ("https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-chtml.js", True),
+        ("http://example.org/a.css", True),
+        ("//cdn.example.org/x.js", True),
+        ("_static/mathjax/tex-chtml.js", False),
+        ("../_static/x.css", False),
+        ("data:image/png;base64,AAAA", False),
+        ("#section", False),
+    ],
+)
 def test_is_external(url, external):
     assert offline.is_external(url) is external
 
@@ -56,21 +61,31 @@ def test_scan_html_flags_fetched_resources_and_ignores_links():
       </body></html>"""
     found, mathjax = offline.scan_html(html)
     urls = sorted(u for _, u in found)
-    assert urls == sorted(["https://cdn.example.org/mathjax/tex-chtml.js", "//fonts.example.org/font.css",
-                           "https://fonts.example.org/x.css", "https://example.org/logo.png",
-                           "https://x.org/b.png", "https://example.org/bg.png"])
+    assert urls == sorted(
+        [
+            "https://cdn.example.org/mathjax/tex-chtml.js",
+            "//fonts.example.org/font.css",
+            "https://fonts.example.org/x.css",
+            "https://example.org/logo.png",
+            "https://x.org/b.png",
+            "https://example.org/bg.png",
+        ]
+    )
     assert mathjax == ["https://cdn.example.org/mathjax/tex-chtml.js"]
 
 
 def test_check_reports_math_without_mathjax_and_css_urls(tmp_path):
-    (tmp_path / "index.html").write_text('<script src="_static/mathjax/tex-chtml.js"></script>'
-                                         '<span class="math notranslate nohighlight">\\(x\\)</span>')
+    (tmp_path / "index.html").write_text(
+        '<script src="_static/mathjax/tex-chtml.js"></script><span class="math notranslate nohighlight">\\(x\\)</span>'
+    )
     (tmp_path / "page.html").write_text('<span class="math notranslate nohighlight">\\(y\\)</span>')
     (tmp_path / "_static").mkdir()
     (tmp_path / "_static" / "theme.css").write_text("@font-face { src: url(https://fonts.example.org/f.woff2); }")
     findings = list(offline.check(tmp_path))
-    assert [(f.file, f.what) for f in findings] == [("page.html", "math without MathJax"),
-                                                   ("_static/theme.css", "css url")]
+    assert [(f.file, f.what) for f in findings] == [
+        ("page.html", "math without MathJax"),
+        ("_static/theme.css", "css url"),
+    ]
     assert offline.main([str(tmp_path)]) == 1
     (tmp_path / "page.html").write_text("<p>no math</p>")
     (tmp_path / "_static" / "theme.css").write_text("body { background: url(../img/x.png); }")
@@ -82,6 +97,7 @@ def test_main_without_a_build_exits_2(tmp_path):
 
 
 # --------------------------------------------------------------------------- configuration and the built book
+
 
 def test_mathjax_is_bundled_not_fetched():
     cfg = yaml.safe_load((ROOT / "_config.yml").read_text())
@@ -166,7 +182,8 @@ def test_math_problem_detects_raw_latex():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (BUILD / "index.html").is_file() or browse.find_browser() is None,
-                    reason="needs a built book and Chromium")
+@pytest.mark.skipif(
+    not (BUILD / "index.html").is_file() or browse.find_browser() is None, reason="needs a built book and Chromium"
+)
 def test_intro_math_renders_offline_in_chromium():
     assert browse.main([str(BUILD), "--pages", "intro"]) == 0

@@ -293,7 +293,6 @@ def test_ross_atom_plus_separated_classes_closed_form():
 def test_ross_gemm_and_tree_agree_exactly_with_duplicates():
     # the screened-GEMM path counts exact float64 distances: same counts as the k-d tree (Euclidean), also with
     # many duplicated rows (ties) and a small chunk (many blocks)
-    rng = np.random.default_rng(22)
     z, y, _ = _class_mixture(1500, 5, 12, 1.5, seed=22)
     z[::4] = z[1]  # a quarter of the rows identical
     z[1::7] = np.round(z[1::7], 1)  # near-lattice values: equal distances

@@ -1,4 +1,5 @@
 """scripts/environment_report.py: the "Environment and compute" page is built from data, deterministically."""
+
 import importlib.util
 import json
 from pathlib import Path
@@ -18,26 +19,61 @@ def _write(path: Path, obj) -> None:
 
 def _run(results: Path, experiment: str, run: str, train_s, est_s, commit="0123456789abcdef", device="cpu"):
     d = results / experiment / run
-    _write(d / "config.json", {"config": {"num_threads": 4}, "versions": {"python": "3.11.7", "torch": "2.14.1",
-                                                                          "numpy": "2.4.6"},
-                               "git_commit": commit, "resolved": {"device": device}})
+    _write(
+        d / "config.json",
+        {
+            "config": {"num_threads": 4},
+            "versions": {"python": "3.11.7", "torch": "2.14.1", "numpy": "2.4.6"},
+            "git_commit": commit,
+            "resolved": {"device": device},
+        },
+    )
     _write(d / "run.json", {"wall_time_s": train_s, "device": device})
-    _write(d / "provenance.json", {"cpu": "Some CPU", "cpu_count": 16, "gpu": None, "device": device,
-                                   "threads_training": 4, "wall_time_s": {"training": train_s, "estimation": est_s},
-                                   "git_commit": commit, "versions": {"python": "3.11.7", "torch": "2.14.1",
-                                                                      "numpy": "2.4.6"}})
+    _write(
+        d / "provenance.json",
+        {
+            "cpu": "Some CPU",
+            "cpu_count": 16,
+            "gpu": None,
+            "device": device,
+            "threads_training": 4,
+            "wall_time_s": {"training": train_s, "estimation": est_s},
+            "git_commit": commit,
+            "versions": {"python": "3.11.7", "torch": "2.14.1", "numpy": "2.4.6"},
+        },
+    )
 
 
 def _notebook(path: Path, title: str, metadata: dict) -> None:
-    _write(path, {"cells": [{"cell_type": "code", "source": "x = 1", "metadata": {}},
-                            {"cell_type": "markdown", "source": [f"# {title}\n", "text"], "metadata": {}}],
-                  "metadata": {"language_info": {"version": "3.11.7"}, **metadata}, "nbformat": 4,
-                  "nbformat_minor": 5})
+    _write(
+        path,
+        {
+            "cells": [
+                {"cell_type": "code", "source": "x = 1", "metadata": {}},
+                {"cell_type": "markdown", "source": [f"# {title}\n", "text"], "metadata": {}},
+            ],
+            "metadata": {"language_info": {"version": "3.11.7"}, **metadata},
+            "nbformat": 4,
+            "nbformat_minor": 5,
+        },
+    )
 
 
-@pytest.mark.parametrize("seconds, text", [(None, "—"), (float("nan"), "—"), (-1, "—"), ("x", "—"), (0.4, "0 s"),
-                                           (59.4, "59 s"), (60, "1.0 min"), (754, "12.6 min"),
-                                           (3600, "1.00 h"), (12345, "3.43 h")])
+@pytest.mark.parametrize(
+    "seconds, text",
+    [
+        (None, "—"),
+        (float("nan"), "—"),
+        (-1, "—"),
+        ("x", "—"),
+        (0.4, "0 s"),
+        (59.4, "59 s"),
+        (60, "1.0 min"),
+        (754, "12.6 min"),
+        (3600, "1.00 h"),
+        (12345, "3.43 h"),
+    ],
+)
 def test_format_duration(seconds, text):
     assert env.format_duration(seconds) == text
 

@@ -3,7 +3,9 @@
 (Schema validation: `cffconvert --validate -i CITATION.cff` with cffconvert 2.0.0 in a separate venv, as its
 pins clash with the book's; these checks keep the facts consistent.)
 """
+
 import re
+
 import pytest
 
 tomllib = pytest.importorskip("tomllib")  # Python >= 3.11

@@ -1,7 +1,7 @@
 """One-pass views, Monte-Carlo errors, zero patterns, precision API and degenerate inputs of the
 Gaussian-dropout mixture estimator (variance = Var(D) = sigma^2; Z_i|x ~ N(f_i(x), sigma^2 f_i(x)^2))."""
+
 import math
-import warnings
 
 import numpy as np
 import pytest
@@ -65,8 +65,7 @@ def test_mc_error_matches_spread_over_noise_seeds():
     vals = {"dataset": [], "heldout": [], "paper": []}
     errs = {"dataset": [], "heldout": [], "paper": []}
     for seed in range(40):
-        res = GaussianDropoutMI(variance=VAR, n_noise=5, mode="all", n_centers=60, seed=seed,
-                                device="cpu").estimate(fx)
+        res = GaussianDropoutMI(variance=VAR, n_noise=5, mode="all", n_centers=60, seed=seed, device="cpu").estimate(fx)
         for mode in vals:
             vals[mode].append(res[mode].value)
             errs[mode].append(res[mode].mc_error)

@@ -1,5 +1,6 @@
 """The book's plotting style and its helpers (ipdrop.plotting): style(), figsize, axis labels naming the
 estimator, reference lines at log N and H(Y), integer epoch colour bars, run titles and HTML tables."""
+
 import math
 
 import matplotlib
@@ -41,10 +42,17 @@ def test_figsize_spans_the_page():
         plotting.figsize(0)
 
 
-@pytest.mark.parametrize("name, label", [("mixture-dataset", "mixture (dataset view)"),
-                                         ("mixture-heldout", "mixture (held-out view)"),
-                                         ("binning-30", "binning, 30 bins"), ("edge", "EDGE"), ("knn", "k-NN"),
-                                         ("my-estimator", "my-estimator")])
+@pytest.mark.parametrize(
+    "name, label",
+    [
+        ("mixture-dataset", "mixture (dataset view)"),
+        ("mixture-heldout", "mixture (held-out view)"),
+        ("binning-30", "binning, 30 bins"),
+        ("edge", "EDGE"),
+        ("knn", "k-NN"),
+        ("my-estimator", "my-estimator"),
+    ],
+)
 def test_estimator_label(name, label):
     assert plotting.estimator_label(name) == label
 
@@ -115,24 +123,47 @@ def test_epoch_colorbar_shared_by_several_axes():
 
 
 def test_run_title_from_config_json():
-    cfg = {"config": {"model": "fc", "dataset": "mnist", "dropout": "gaussian", "variance": 0.4444444,
-                      "seed": 0, "ip_n_train": 10000, "ip_n_test": 10000}}
-    assert plotting.run_title(cfg) == ("fc on mnist, Gaussian dropout Var(D) = 0.444444, "
-                                       "IP on N = 10000 train / 10000 test inputs")
-    info = {"model": "fullcnn", "dataset": "cifar10", "dropout": "information", "beta": 3.0, "max_alpha": 0.95,
-            "width": 0.25}
+    cfg = {
+        "config": {
+            "model": "fc",
+            "dataset": "mnist",
+            "dropout": "gaussian",
+            "variance": 0.4444444,
+            "seed": 0,
+            "ip_n_train": 10000,
+            "ip_n_test": 10000,
+        }
+    }
+    assert plotting.run_title(cfg) == (
+        "fc on mnist, Gaussian dropout Var(D) = 0.444444, IP on N = 10000 train / 10000 test inputs"
+    )
+    info = {
+        "model": "fullcnn",
+        "dataset": "cifar10",
+        "dropout": "information",
+        "beta": 3.0,
+        "max_alpha": 0.95,
+        "width": 0.25,
+    }
     assert plotting.run_title(info) == "fullcnn x0.25 on cifar10, information dropout beta = 3, max alpha = 0.95"
     with pytest.raises(ValueError, match="config dict"):
         plotting.run_title("runs/x")
 
 
 def test_table_formats_numbers_and_hides_the_index():
-    df = pd.DataFrame({"run": ["a", "b"], "I(X;Z)": [8.517234, 0.0123456], "N": [60000, 1000],
-                       "small": [2.5e-5, np.nan], "compressed": [True, False], "accuracy": [0.9812, 0.5]})
+    df = pd.DataFrame(
+        {
+            "run": ["a", "b"],
+            "I(X;Z)": [8.517234, 0.0123456],
+            "N": [60000, 1000],
+            "small": [2.5e-5, np.nan],
+            "compressed": [True, False],
+            "accuracy": [0.9812, 0.5],
+        }
+    )
     html = plotting.table(df, caption="Final epoch", formats={"accuracy": "{:.1%}"}).to_html()
     assert "<caption>Final epoch</caption>" in html
-    for text in ("8.52", "0.0123", "60,000", "1,000", "2.50e-05", "—", "yes", "no", "98.1%",
-                 "50.0%"):
+    for text in ("8.52", "0.0123", "60,000", "1,000", "2.50e-05", "—", "yes", "no", "98.1%", "50.0%"):
         assert f">{text}</td>" in html, text
     assert "8.517" not in html and "0.9812" not in html
     assert "font-size: 0.85em" in html and "white-space: normal" in html
@@ -140,9 +171,21 @@ def test_table_formats_numbers_and_hides_the_index():
     assert "row_heading" in plotting.table(df, index=True).to_html()
 
 
-@pytest.mark.parametrize("x, text", [(8.517, "8.52"), (0.0123456, "0.0123"), (123.45, "123"), (1234.5, "1,234"),
-                                     (-0.5, "-0.500"), (0.0, "0"), (np.float32(2.0), "2.00"), (np.int64(7), "7"),
-                                     (float("inf"), "∞"), (None, "—")])
+@pytest.mark.parametrize(
+    "x, text",
+    [
+        (8.517, "8.52"),
+        (0.0123456, "0.0123"),
+        (123.45, "123"),
+        (1234.5, "1,234"),
+        (-0.5, "-0.500"),
+        (0.0, "0"),
+        (np.float32(2.0), "2.00"),
+        (np.int64(7), "7"),
+        (float("inf"), "∞"),
+        (None, "—"),
+    ],
+)
 def test_number_format(x, text):
     assert plotting._format_number(x, 3) == text
 

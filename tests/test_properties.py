@@ -16,6 +16,7 @@ Sizes are small and ``max_examples`` low so that the module runs in well under 2
 ``derandomize=True`` makes every CI run draw the same examples. The settings live in this module (not in
 conftest.py) so they apply to these tests only.
 """
+
 from __future__ import annotations
 
 import math
@@ -30,13 +31,13 @@ from hypothesis import strategies as st  # noqa: E402
 
 from ipdrop.dropout import InformationDropout  # noqa: E402
 from ipdrop.estimators import (  # noqa: E402
-    DoE,
     EDGE,
-    GaussianDropoutMI,
-    KNNLabelMI,
     KSGMI,
     MINE,
     BinningMI,
+    DoE,
+    GaussianDropoutMI,
+    KNNLabelMI,
     VariationalIYZ,
     infodropout_kl_relu,
     infodropout_kl_softplus,
@@ -70,6 +71,7 @@ def one_thread():
 
 
 # --------------------------------------------------------------------------- data strategy
+
 
 @st.composite
 def designs(draw, *, min_n=20, max_n=60, max_d=4, nonneg=False, allow_constant=True, allow_ties=True):
@@ -128,6 +130,7 @@ def labels_for(rng, n, k):
 
 # --------------------------------------------------------------------------- binning
 
+
 @fast()
 @given(designs(nonneg=True), st.integers(2, 12))
 def test_binning_finite_order_and_scale_invariant(design, n_bins):
@@ -179,6 +182,7 @@ class _no_runtime_warnings:
 
 
 # --------------------------------------------------------------------------- kNN label MI (Ross) and KSG
+
 
 @fast()
 @given(designs(nonneg=True, min_n=30, max_n=80), st.integers(2, 4))
@@ -247,6 +251,7 @@ def test_ksg_invariant_to_scaling_x_alone(seed, factor):
 
 # --------------------------------------------------------------------------- EDGE
 
+
 @fast(10)
 @given(designs(min_n=30, max_n=60), st.integers(2, 4))
 def test_edge_finite_and_bounded(design, k):
@@ -269,6 +274,7 @@ def test_edge_label_dtype_does_not_matter(convert):
 
 # --------------------------------------------------------------------------- Gaussian-dropout mixture
 
+
 @fast()
 @given(designs(nonneg=True, max_n=40, max_d=3), st.sampled_from([0.05, 0.2, 1.0]))
 def test_gaussian_dropout_dataset_view_bounded_finite_order_invariant(design, variance):
@@ -289,8 +295,11 @@ def test_gaussian_dropout_dataset_view_bounded_finite_order_invariant(design, va
     assert est.estimate(f[perm]).value == pytest.approx(res.value, abs=4 * err + 0.05)
 
 
-@pytest.mark.xfail(strict=False, reason="fixed on branch mixture: overflow/underflow of f(X) x1e200 / x1e-170 "
-                                        "reported as a zero pattern; variance <= 1e-16 gives values beyond log N")
+@pytest.mark.xfail(
+    strict=False,
+    reason="fixed on branch mixture: overflow/underflow of f(X) x1e200 / x1e-170 "
+    "reported as a zero pattern; variance <= 1e-16 gives values beyond log N",
+)
 @pytest.mark.parametrize("factor, variance", [(1e200, 0.2), (1e-170, 0.2), (1.0, 1e-17)])
 def test_gaussian_dropout_extreme_scale_or_variance(factor, variance):
     rng = np.random.default_rng(0)
@@ -307,6 +316,7 @@ def test_gaussian_dropout_extreme_scale_or_variance(factor, variance):
 
 
 # --------------------------------------------------------------------------- DoE, MINE (trained; tiny budgets)
+
 
 def _xy(design):
     x, rng = design
@@ -329,7 +339,8 @@ def test_doe_finite_or_value_error(design):
 def test_mine_finite_or_value_error(design):
     x, y = _xy(design)
     res = finite_or_value_error(
-        lambda: MINE(steps=10, hidden=8, eval_every=5, n_marginal=500, device="cpu").estimate(x, y))
+        lambda: MINE(steps=10, hidden=8, eval_every=5, n_marginal=500, device="cpu").estimate(x, y)
+    )
     if res is not None:
         a = MINE(steps=10, hidden=8, eval_every=5, n_marginal=500, device="cpu").estimate(x, y).value
         assert a == res.value
@@ -344,6 +355,7 @@ def test_estimators_needing_y_say_so(est):
 
 
 # --------------------------------------------------------------------------- variational bound, information dropout
+
 
 @fast()
 @given(st.integers(1, 60), st.integers(2, 6), st.integers(0, 2**16), st.sampled_from([1e-3, 1.0, 1e3]))
@@ -363,8 +375,15 @@ def test_variational_finite_order_invariant_and_bounded(n, k, seed, scale):
 
 
 @fast(25)
-@given(st.integers(1, 30), st.integers(1, 5), st.integers(0, 2**16), st.integers(-45, 3),
-       st.sampled_from(["exact", "eq7"]), st.floats(-2.0, 2.0), st.floats(0.3, 3.0))
+@given(
+    st.integers(1, 30),
+    st.integers(1, 5),
+    st.integers(0, 2**16),
+    st.integers(-45, 3),
+    st.sampled_from(["exact", "eq7"]),
+    st.floats(-2.0, 2.0),
+    st.floats(0.3, 3.0),
+)
 def test_infodropout_kl_nonnegative_finite_order_invariant(n, d, seed, log10_fmin, kl_form, mu, sigma):
     rng = np.random.default_rng(seed)
     alpha = rng.uniform(0.001, 1.0, size=(n, d))
@@ -376,8 +395,10 @@ def test_infodropout_kl_nonnegative_finite_order_invariant(n, d, seed, log10_fmi
         assert np.all(kl >= -1e-9)  # a KL divergence
     perm = rng.permutation(n)
     np.testing.assert_allclose(
-        infodropout_kl_softplus(alpha[perm], f[perm], prior_mean=mu, prior_std=sigma, kl_form=kl_form), kl[perm],
-        rtol=1e-12)
+        infodropout_kl_softplus(alpha[perm], f[perm], prior_mean=mu, prior_std=sigma, kl_form=kl_form),
+        kl[perm],
+        rtol=1e-12,
+    )
     res = infodropout_mi(alpha, f, prior_mean=mu, prior_std=sigma, kl_form=kl_form)
     assert math.isfinite(res.value) and res.value == pytest.approx(kl.mean(), rel=1e-12, abs=1e-12)
     relu = infodropout_kl_relu(alpha, f, c=1.0, q=0.5)
@@ -385,8 +406,13 @@ def test_infodropout_kl_nonnegative_finite_order_invariant(n, d, seed, log10_fmi
 
 
 @fast(15)
-@given(st.integers(1, 20), st.integers(1, 6), st.integers(0, 2**16), st.floats(-130.0, 5.0),
-       st.sampled_from(["exact", "eq7"]))
+@given(
+    st.integers(1, 20),
+    st.integers(1, 6),
+    st.integers(0, 2**16),
+    st.floats(-130.0, 5.0),
+    st.sampled_from(["exact", "eq7"]),
+)
 def test_infodropout_layer_kl_equals_reporting_kl(n, d, seed, bias, kl_form):
     # the loss (layer.last_kl) and the reported KL are one implementation with one clamp, for any f including
     # f below the 1e-4 floor and float32 softplus underflow (bias < -104)

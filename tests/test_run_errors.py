@@ -3,6 +3,7 @@ never a traceback and never damaged numbers; finished runs' tables are verified 
 
 Runs are tiny (FC at width 0.25 on 300 embedded MNIST images, IP on 50 + 50 samples, one thread).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -25,9 +26,21 @@ from ipdrop.training import (
     train,
 )
 
-PARAMS = {"model": "fc", "width": 0.25, "dataset": "mnist", "epochs": 1, "n_train": 300, "ip_n_train": 50,
-          "ip_n_test": 50, "batch_size": 100, "estimators": ["binning"], "n_bins": [10], "num_threads": 1,
-          "device": "cpu", "seed": 0}
+PARAMS = {
+    "model": "fc",
+    "width": 0.25,
+    "dataset": "mnist",
+    "epochs": 1,
+    "n_train": 300,
+    "ip_n_train": 50,
+    "ip_n_test": 50,
+    "batch_size": 100,
+    "estimators": ["binning"],
+    "n_bins": [10],
+    "num_threads": 1,
+    "device": "cpu",
+    "seed": 0,
+}
 
 
 class _Stop(Exception):
@@ -58,6 +71,7 @@ def finished(tmp_path_factory):
 
 def _unfinished(out, **changes):
     """A run stopped after epoch 0 (checkpoint and table of epoch 0, no run.json)."""
+
     def stop(epoch, df):
         raise _Stop
 
@@ -110,8 +124,19 @@ def test_damaged_table_of_a_finished_run_is_refused(finished, tmp_path, capsys, 
     (sweep_root / "seed=0").mkdir(parents=True)
     for p in out.iterdir():
         (sweep_root / "seed=0" / p.name).write_bytes(p.read_bytes())
-    args = ["sweep", "train", "--grid", "seed=0", "--executor", "serial", "--out", str(sweep_root), "--no-progress",
-            "--set", *[f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}" for k, v in cfg.items()]]
+    args = [
+        "sweep",
+        "train",
+        "--grid",
+        "seed=0",
+        "--executor",
+        "serial",
+        "--out",
+        str(sweep_root),
+        "--no-progress",
+        "--set",
+        *[f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}" for k, v in cfg.items()],
+    ]
     assert main(args) == 2
     _one_line_error(capsys, "sweep", str(sweep_root / "seed=0" / "results.csv"))
 
@@ -136,8 +161,10 @@ def test_truncated_checkpoint_is_a_one_line_error(tmp_path, capsys):
     ck.write_bytes(ck.read_bytes()[:1000])
     assert _cli_train(tmp_path, out, epochs=2) == 2
     _one_line_error(capsys, "train", str(ck), "damaged or truncated", "--no-resume")
-    assert main(["train", "--config", str(tmp_path / "params.json"), "--out", str(out), "--no-progress",
-                 "--no-resume"]) == 0  # the way out the message names works
+    assert (
+        main(["train", "--config", str(tmp_path / "params.json"), "--out", str(out), "--no-progress", "--no-resume"])
+        == 0
+    )  # the way out the message names works
 
 
 def test_stray_temporary_files_are_removed_at_the_next_start(tmp_path):
@@ -177,8 +204,10 @@ def test_out_below_a_file_is_a_one_line_error(tmp_path, capsys):
     afile.write_text("x")
     assert _cli_train(tmp_path, afile / "sub") == 2
     _one_line_error(capsys, "train", str(afile), "not a folder")
-    assert main(["sweep", "train", "--grid", "seed=0", "--set", "epochs=0", "--out", str(afile / "sub"),
-                 "--no-progress"]) == 2
+    assert (
+        main(["sweep", "train", "--grid", "seed=0", "--set", "epochs=0", "--out", str(afile / "sub"), "--no-progress"])
+        == 2
+    )
     _one_line_error(capsys, "sweep", str(afile))
 
 
@@ -198,12 +227,17 @@ def _npz_bytes(tmp_path, **arrays) -> bytes:
 
 def _good_arrays(n=20):
     rng = np.random.default_rng(0)
-    return {"x_train": rng.integers(0, 255, (n, 28, 28), dtype=np.uint8), "y_train": np.arange(n) % 10,
-            "x_test": rng.integers(0, 255, (n, 28, 28), dtype=np.uint8), "y_test": np.arange(n) % 10}
+    return {
+        "x_train": rng.integers(0, 255, (n, 28, 28), dtype=np.uint8),
+        "y_train": np.arange(n) % 10,
+        "x_test": rng.integers(0, 255, (n, 28, 28), dtype=np.uint8),
+        "y_test": np.arange(n) % 10,
+    }
 
 
-@pytest.mark.parametrize("content", ["truncated", "empty", "not-npz", "pickle", "labels", "negative-labels",
-                                     "float-labels"])
+@pytest.mark.parametrize(
+    "content", ["truncated", "empty", "not-npz", "pickle", "labels", "negative-labels", "float-labels"]
+)
 def test_bad_dataset_file_is_a_one_line_error(tmp_path, capsys, monkeypatch, content):
     root = tmp_path / "data"
     root.mkdir()

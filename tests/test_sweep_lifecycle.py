@@ -5,6 +5,7 @@ The sweeps run as separate ``ipdrop sweep`` processes started in a new session, 
 the sweep alone and then list every process left in its process group (the sweep's run processes and
 its fork server are all in that group).
 """
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,17 @@ from ipdrop.sweep import is_complete, run_sweep
 REPO = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-c", "import sys; from ipdrop.cli import main; sys.exit(main())"]
 # a run of seed=0 that cannot finish within the test: it is interrupted after its first checkpoint
-LONG_TRAIN = ["model=fc", "width=0.25", "dataset=mnist", "subset=embedded", "epochs=500", "ip_epochs=none",
-              "batch_size=64", "eval_batch_size=1000", "device=cpu"]
+LONG_TRAIN = [
+    "model=fc",
+    "width=0.25",
+    "dataset=mnist",
+    "subset=embedded",
+    "epochs=500",
+    "ip_epochs=none",
+    "batch_size=64",
+    "eval_batch_size=1000",
+    "device=cpu",
+]
 
 
 # --------------------------------------------------------------------------- module-level targets
@@ -62,8 +72,10 @@ def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 300.0) -> Non
     t0 = time.monotonic()
     while not path.exists():
         if proc.poll() is not None:
-            raise AssertionError(f"the sweep ended (status {proc.returncode}) before {path} appeared: "
-                                 f"{proc.stderr.read() if proc.stderr else ''}")
+            raise AssertionError(
+                f"the sweep ended (status {proc.returncode}) before {path} appeared: "
+                f"{proc.stderr.read() if proc.stderr else ''}"
+            )
         if time.monotonic() - t0 > timeout:
             proc.kill()
             raise AssertionError(f"{path} did not appear within {timeout} s")
@@ -96,10 +108,27 @@ needs_proc = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="li
 def test_sigint_stops_a_local_sweep_within_seconds(tmp_path):
     """The issue's case: ``ipdrop sweep train --grid seed=0..3 --workers 1``, SIGINT during the first run."""
     out = tmp_path / "S"
-    proc = subprocess.Popen([*CLI, "sweep", "train", "--grid", "seed=0..3", "--set", *LONG_TRAIN,
-                             "--workers", "1", "--out", str(out), "--no-progress"],
-                            env=_env(), start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(
+        [
+            *CLI,
+            "sweep",
+            "train",
+            "--grid",
+            "seed=0..3",
+            "--set",
+            *LONG_TRAIN,
+            "--workers",
+            "1",
+            "--out",
+            str(out),
+            "--no-progress",
+        ],
+        env=_env(),
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         _wait_for(out / "seed=0" / "checkpoint.pt", proc)  # the first run is training
         t0 = time.monotonic()
@@ -117,8 +146,12 @@ def test_sigint_stops_a_local_sweep_within_seconds(tmp_path):
     report = json.loads((out / "sweep_report.json").read_text())
     assert report["interrupted"] is True
     status = {r["name"]: r["status"] for r in report["runs"]}
-    assert status == {"seed=0": "interrupted", "seed=1": "not started", "seed=2": "not started",
-                      "seed=3": "not started"}, status
+    assert status == {
+        "seed=0": "interrupted",
+        "seed=1": "not started",
+        "seed=2": "not started",
+        "seed=3": "not started",
+    }, status
     assert not is_complete(out / "seed=0") and (out / "seed=0" / "checkpoint.pt").is_file()  # resumable
     assert not any((out / f"seed={s}").exists() for s in (1, 2, 3)), "queued runs must not start"
     assert "1 interrupted, 3 not started" in stdout and "run the same command again" in stderr
@@ -129,10 +162,27 @@ def test_sigint_stops_a_local_sweep_within_seconds(tmp_path):
 def test_killing_the_sweep_kills_its_run_processes(tmp_path):
     """SIGKILL of the sweep process: its run processes (and fork server) end within seconds."""
     out = tmp_path / "S"
-    proc = subprocess.Popen([*CLI, "sweep", "test_sweep_lifecycle:sleepy", "--grid", "seed=0..3",
-                             "--set", "sleep=120", "--workers", "2", "--out", str(out), "--no-progress"],
-                            env=_env(), start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(
+        [
+            *CLI,
+            "sweep",
+            "test_sweep_lifecycle:sleepy",
+            "--grid",
+            "seed=0..3",
+            "--set",
+            "sleep=120",
+            "--workers",
+            "2",
+            "--out",
+            str(out),
+            "--no-progress",
+        ],
+        env=_env(),
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         _wait_for(out / "seed=0" / "pid", proc)
         _wait_for(out / "seed=1" / "pid", proc)
@@ -168,8 +218,9 @@ def test_a_killed_worker_fails_only_its_own_run(tmp_path):
 
     th = threading.Thread(target=killer, daemon=True)
     th.start()
-    rep = run_sweep(sleepy, {"seed": [0, 1, 2, 3]}, root, executor="local", workers=2,
-                    base_params={"sleep": 1.5}, progress=False)
+    rep = run_sweep(
+        sleepy, {"seed": [0, 1, 2, 3]}, root, executor="local", workers=2, base_params={"sleep": 1.5}, progress=False
+    )
     th.join(timeout=1)
     assert [r.name for r in rep.failed] == ["seed=0"], rep.summary()
     assert sorted(r.name for r in rep.completed) == ["seed=1", "seed=2", "seed=3"], rep.summary()
@@ -188,6 +239,7 @@ def test_interrupted_serial_sweep_reports_true_statuses(tmp_path):
     def raise_in_second(params, out_dir):
         if params["seed"] == 1:
             raise KeyboardInterrupt
+
     with pytest.raises(SweepInterrupted) as info:
         run_sweep(raise_in_second, {"seed": [0, 1, 2]}, tmp_path / "s", executor="serial", progress=False)
     assert [r.status for r in info.value.report.runs] == ["complete", "interrupted", "not started"]

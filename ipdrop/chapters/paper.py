@@ -13,23 +13,48 @@ training must exceed every one of
 * the N-drift of the drop: the same drop computed on half the representations (``<estimator>@<N/2>`` rows)
   differs from the full-N drop by the change of the estimator's finite-N bias over the same epochs.
 """
+
 from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from .. import _io, analysis, runstore
 
-__all__ = ["store_root", "params_root", "experiments", "stored_runs", "load_experiment", "run_settings",
-           "deviations", "store_status", "compression_verdicts", "CONFIG_COLUMNS", "VIEW_NAMES", "view_label"]
+__all__ = [
+    "store_root",
+    "params_root",
+    "experiments",
+    "stored_runs",
+    "load_experiment",
+    "run_settings",
+    "deviations",
+    "store_status",
+    "compression_verdicts",
+    "CONFIG_COLUMNS",
+    "VIEW_NAMES",
+    "view_label",
+]
 
 #: config fields copied onto every row of an experiment's table
-CONFIG_COLUMNS = ("model", "dropout", "variance", "beta", "width", "seed", "epochs", "n_train", "ip_n_train", "ip_n_test")
+CONFIG_COLUMNS = (
+    "model",
+    "dropout",
+    "variance",
+    "beta",
+    "width",
+    "seed",
+    "epochs",
+    "n_train",
+    "ip_n_train",
+    "ip_n_test",
+)
 #: what each estimator name of the store means, for axes, tables and prose
 VIEW_NAMES = {
     "mixture-dataset": "ours, dataset view (X uniform on the sample, <= log N)",
@@ -89,9 +114,16 @@ def store_status(root: str | os.PathLike | None = None) -> pd.DataFrame:
     for exp in experiments(root):
         spec = runstore.read_params_file(params_root() / f"{exp}.yaml")
         have = stored_runs(exp, root)
-        rows.append({"experiment": exp, "description": spec.get("description", ""), "planned": len(spec["configs"]),
-                     "stored": len(have), "missing": ", ".join(n for n in spec["configs"] if n not in have) or "-",
-                     "command": f"ipdrop reproduce params/paper_runs/{exp}.yaml --out results/{exp}"})
+        rows.append(
+            {
+                "experiment": exp,
+                "description": spec.get("description", ""),
+                "planned": len(spec["configs"]),
+                "stored": len(have),
+                "missing": ", ".join(n for n in spec["configs"] if n not in have) or "-",
+                "command": f"ipdrop reproduce params/paper_runs/{exp}.yaml --out results/{exp}",
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -125,10 +157,18 @@ def run_settings(experiment: str, root: str | os.PathLike | None = None) -> pd.D
         last = t[(t.epoch == t.epoch.max()) & (t.estimator == "eval") & (t.quantity == "accuracy")]
         acc = {f"{s} acc %": round(100 * float(v), 1) for s, v in zip(last.split, last.value)}
         wall = prov.get("wall_time_s") or {}
-        rows.append({"run": name, **{c: cfg.get(c) for c in ("model", "dropout", "variance", "beta", "width", "seed")},
-                     "epochs": int(t.epoch.max()), **acc,
-                     "training min": _minutes(wall.get("training")), "estimation min": _minutes(wall.get("estimation")),
-                     "cpu": prov.get("cpu"), "threads": prov.get("threads_training")})
+        rows.append(
+            {
+                "run": name,
+                **{c: cfg.get(c) for c in ("model", "dropout", "variance", "beta", "width", "seed")},
+                "epochs": int(t.epoch.max()),
+                **acc,
+                "training min": _minutes(wall.get("training")),
+                "estimation min": _minutes(wall.get("estimation")),
+                "cpu": prov.get("cpu"),
+                "threads": prov.get("threads_training"),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -139,12 +179,15 @@ def _minutes(seconds) -> float | None:
 def deviations(experiment: str) -> pd.DataFrame:
     """The params file's table of deviations from the paper (parameter, paper, here, why)."""
     spec = runstore.read_params_file(params_root() / f"{experiment}.yaml")
-    rows = [{"parameter": k, "paper": str(v.get("paper")), "here": str(v.get("here")), "why": v.get("why", "")}
-            for k, v in (spec.get("deviations") or {}).items()]
+    rows = [
+        {"parameter": k, "paper": str(v.get("paper")), "here": str(v.get("here")), "why": v.get("why", "")}
+        for k, v in (spec.get("deviations") or {}).items()
+    ]
     return pd.DataFrame(rows, columns=["parameter", "paper", "here", "why"])
 
 
 # --------------------------------------------------------------------------- verdicts
+
 
 def _curves(df: pd.DataFrame, estimator: str, split: str, quantity: str = "I(X;Z)"):
     """(epochs, values[seed, epoch], errors[seed, epoch]) of one estimator, one row per run."""
@@ -165,9 +208,15 @@ def _curves(df: pd.DataFrame, estimator: str, split: str, quantity: str = "I(X;Z
     return epochs, vals, errs
 
 
-def compression_verdicts(df: pd.DataFrame, estimators: Sequence[str], *, by: Sequence[str] = ("variance",),
-                         splits: Sequence[str] = ("train", "test"), from_epoch: int = 2,
-                         **rule: Any) -> pd.DataFrame:
+def compression_verdicts(
+    df: pd.DataFrame,
+    estimators: Sequence[str],
+    *,
+    by: Sequence[str] = ("variance",),
+    splits: Sequence[str] = ("train", "test"),
+    from_epoch: int = 2,
+    **rule: Any,
+) -> pd.DataFrame:
     """The compression verdict per setting (``by``), split and estimator, over the stored seeds.
 
     Uses :func:`ipdrop.analysis.compression` (its floor, relative and Monte-Carlo terms and the seed spread)
@@ -203,10 +252,23 @@ def compression_verdicts(df: pd.DataFrame, estimators: Sequence[str], *, by: Seq
                     verdict = "rises"
                 else:
                     verdict = "no compression"
-                rows.append({**dict(zip(by, key)), "split": split, "estimator": est, "seeds": res.n_seeds,
-                             "peak": res.peak, "epoch_peak": res.epoch_peak, "final": res.final, "drop": res.drop,
-                             "mc_error": res.mc_error, "seed_spread": res.spread, "n_drift": drift if subs else math.nan,
-                             "threshold": thr, "verdict": verdict})
+                rows.append(
+                    {
+                        **dict(zip(by, key)),
+                        "split": split,
+                        "estimator": est,
+                        "seeds": res.n_seeds,
+                        "peak": res.peak,
+                        "epoch_peak": res.epoch_peak,
+                        "final": res.final,
+                        "drop": res.drop,
+                        "mc_error": res.mc_error,
+                        "seed_spread": res.spread,
+                        "n_drift": drift if subs else math.nan,
+                        "threshold": thr,
+                        "verdict": verdict,
+                    }
+                )
     return pd.DataFrame(rows)
 
 

@@ -43,11 +43,11 @@ import numpy as np
 from .._base import (
     MIEstimator,
     MIResult,
+    TrainingDivergedError,
     as_2d_float,
     check_consistent_length,
     check_int,
     check_positive,
-    TrainingDivergedError,
     make_rng,
     resolve_device,
     torch_generator,

@@ -63,17 +63,17 @@ from .._base import (
 from ._mixture import (
     _LOG_2PI,
     EntropyBounds,
-    _MixtureScorer,
     _blas_threads,
     _check_variance,
+    _MixtureScorer,
     _resolve_dtype,
     column_exponents,
-    rescale_columns,
     component_entropies,
     gaussian_entropy_upper_bound,
     kolchinsky_tracey_bounds,
     mixture_entropy_bounds,
     mixture_logpdf,
+    rescale_columns,
 )
 
 __all__ = [

@@ -536,7 +536,6 @@ class _MixtureScorer:
         """
         import torch
 
-        dev = z64.device
         nrow, k = z64.shape
         m_g = sd.r1.shape[1]
         k1 = sd.k1
