@@ -116,14 +116,14 @@ def _read_config(run_dir: Path) -> dict:
 def _default_estimators(config: Mapping[str, Any]) -> tuple[str, ...]:
     dropout = config.get("dropout")
     if dropout == "gaussian":
-        return ("mixture", "binning", "edge", "knn", "variational")
+        return ("mixture-all", "binning", "binning-ref", "edge", "knn", "variational")
     if dropout == "information":
         return ("kl", "binning", "edge", "knn", "variational")
     return ("binning", "edge", "knn", "variational")
 
 
 def estimate_run(run_dir: str | os.PathLike, estimators: Sequence[str] | None = None, *, n_noise: int = 10,
-                 n_bins: Sequence[int] = (3, 10, 30, 100), epochs: Iterable[int] | None = None,
+                 n_bins: Sequence[int] = (3, 10, 30, 100), epochs: Iterable[int] | str | None = None,
                  seed: int | None = None, device: str = "auto", sizes: Sequence[int] = (),
                  size_estimators: Sequence[str] = ("mixture",), progress: bool = True):
     """Estimate the information plane of a run from its stored representations.
@@ -134,7 +134,8 @@ def estimate_run(run_dir: str | os.PathLike, estimators: Sequence[str] | None = 
     estimators : tracker estimator names (see :mod:`ipdrop.tracker`); ``None``: every estimator that
         applies to the run's dropout.
     n_noise, n_bins : passed to the tracker.
-    epochs : only these stored epochs (default: all).
+    epochs : only these stored epochs, or ``"every:K"`` (the stored epochs divisible by K and the last one);
+        default: all.
     seed : base seed of the estimators (default: the run's seed).
     sizes : extra subsample sizes N' (smaller than the IP subsets): ``size_estimators`` also run on the first
         N' representations of each split, with rows named ``<estimator>@<N'>``. The drift of an estimate with
@@ -155,6 +156,11 @@ def estimate_run(run_dir: str | os.PathLike, estimators: Sequence[str] | None = 
     stored = representation_epochs(run)
     if not stored:
         raise FileNotFoundError(f"{run / REPS_DIR}: no stored representations (train with save_representations=True)")
+    if isinstance(epochs, str):  # "every:K": the stored epochs divisible by K, and the last one
+        k = epochs.split(":", 1)[1] if epochs.startswith("every:") else ""
+        if not k.isdigit() or int(k) < 1:
+            raise ValueError(f"epochs must be a list of epochs or 'every:K'; got {epochs!r}")
+        epochs = [e for e in stored if e % int(k) == 0] + [stored[-1]]
     want = stored if epochs is None else sorted(set(int(e) for e in epochs))
     missing = sorted(set(want) - set(stored))
     if missing:
@@ -163,6 +169,10 @@ def estimate_run(run_dir: str | os.PathLike, estimators: Sequence[str] | None = 
     seed = int(config.get("seed", 0)) if seed is None else int(seed)
     variance = config.get("variance") if config.get("dropout") == "gaussian" else None
     sizes = sorted({int(n) for n in sizes}, reverse=True)
+    # the N-drift rows need an estimator that applies to this run (the mixture views need Gaussian dropout)
+    size_estimators = [e for e in size_estimators if not (e.startswith("mixture") and variance is None)]
+    if not size_estimators:
+        sizes = []
     settings = {"estimators": list(names), "n_noise": int(n_noise), "n_bins": [int(b) for b in n_bins],
                 "seed": seed, "variance": variance}
     if sizes:
