@@ -22,6 +22,8 @@ import textwrap
 from pathlib import Path
 from typing import Sequence
 
+from . import _io
+
 __all__ = ["main", "build_parser"]
 
 # TrainConfig fields -> (argparse type, nargs, help)
@@ -324,26 +326,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     status = int(args.func(args) or 0)
     if status == 130 and argv is None:
-        _exit_now(status)
+        _io.exit_now(status)
     return status
-
-
-def _exit_now(status: int) -> None:
-    """End an interrupted command-line process at once, skipping the interpreter's teardown.
-
-    Everything is already on disk (atomic writes) and every run process has ended; but tearing down an
-    interpreter that imported torch takes seconds on a busy machine (measured: 5.3 s for a bare
-    ``import torch`` at load 10 on 2 cores), and a user who pressed Ctrl-C wants the prompt back.
-    Only used when ``main`` reads the real command line (``argv=None``), never when called from Python.
-    """
-    import os
-
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):
-            pass
-    os._exit(status)
 
 
 if __name__ == "__main__":  # pragma: no cover
