@@ -27,7 +27,7 @@ from . import _io
 __all__ = ["main", "build_parser"]
 
 # TrainConfig fields -> (argparse type, nargs, help)
-_FLOAT = ("variance", "max_alpha", "beta", "width", "lr", "momentum", "weight_decay", "gamma")
+_FLOAT = ("variance", "drop_rate", "max_alpha", "beta", "width", "lr", "momentum", "weight_decay", "gamma")
 _INT = ("kl_dataset_size", "epochs", "batch_size", "n_train", "ip_n_train", "ip_n_test", "n_noise", "mc_samples",
         "eval_batch_size", "seed", "num_threads")
 _INT_LIST = ("milestones", "n_bins")
@@ -37,6 +37,7 @@ _HELP = {
     "dataset": "mnist or cifar10",
     "dropout": "gaussian, information, bernoulli or none",
     "variance": "Var(D) of Gaussian dropout D ~ N(1, variance) (> 0)",
+    "drop_rate": "Bernoulli dropout: probability of dropping a unit, 0 <= p < 1 (required for --dropout bernoulli)",
     "max_alpha": "information dropout: largest noise scale alpha",
     "beta": "information dropout: KL weight in the paper's convention, loss = CE + beta * KL / kl_dataset_size (>= 0)",
     "kl_dataset_size": "information dropout: N_train dividing the KL term (default: the training images used)",
