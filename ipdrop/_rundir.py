@@ -20,8 +20,8 @@ except :mod:`ipdrop._io`, so every layer may use it.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
