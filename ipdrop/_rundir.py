@@ -146,5 +146,5 @@ def save_representations(run_dir: str | os.PathLike, epoch: int, data: Mapping[s
     path = _reps_file(Path(run_dir), epoch)
     with _io.atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
+            np.savez(fh, **arrays)  # type: ignore[arg-type]
     return path

@@ -411,7 +411,7 @@ def epoch_colorbar(mappable, ax=None, *, label: str = "epoch", max_ticks: int = 
     data = mappable.get_array()
     vals = np.unique(np.asarray(data)[np.isfinite(np.asarray(data, float))]) if data is not None else np.array([])
     if 0 < len(vals) <= max_ticks and np.allclose(vals, np.round(vals)):
-        cb.locator = FixedLocator(np.round(vals))
+        cb.locator = FixedLocator(np.round(vals).tolist())
     else:
         cb.locator = MaxNLocator(nbins=max_ticks, integer=True)
     cb.formatter = StrMethodFormatter("{x:.0f}")
