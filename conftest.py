@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import importlib.util
 import os
+
+import pytest
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -40,7 +42,18 @@ def pytest_configure(config):
     os.environ["CUDA_VISIBLE_DEVICES"] = ""
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--run-slow", action="store_true", default=False, help="also run the tests marked slow (skipped by default)"
+    )
+
+
 def pytest_collection_modifyitems(config, items):
+    if not config.getoption("--run-slow"):
+        skip = pytest.mark.skip(reason="slow: run with --run-slow")
+        for item in items:
+            if "slow" in item.keywords:
+                item.add_marker(skip)
     cells = [it for it in items if type(it).__name__ == "IPyNbCell"]
     if not cells:
         return
