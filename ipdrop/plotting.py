@@ -52,7 +52,7 @@ def _as_frame(df):
 
 
 def information_plane_points(df, x_estimator: str, y_estimator: str, split: str = "train"):
-    """DataFrame with columns ``epoch, x, y`` (and ``x_stderr``, ``y_stderr``): one row per epoch at
+    """DataFrame with columns ``epoch, x, y`` (and ``x_mc_error``, ``y_mc_error``, the Monte-Carlo errors): one row per epoch at
     which both estimates exist."""
     import pandas as pd
 
@@ -61,7 +61,7 @@ def information_plane_points(df, x_estimator: str, y_estimator: str, split: str 
 
     def pick(est, q):
         s = sel[(sel["estimator"] == est) & (sel["quantity"] == q)]
-        cols = ["epoch", "value"] + (["stderr"] if "stderr" in s else [])
+        cols = ["epoch", "value"] + (["mc_error"] if "mc_error" in s else [])
         return s[cols].groupby("epoch", as_index=False).mean(numeric_only=True)
 
     xs, ys = pick(x_estimator, _XQ), pick(y_estimator, _YQ)
@@ -71,8 +71,8 @@ def information_plane_points(df, x_estimator: str, y_estimator: str, split: str 
                          f"on split {split!r}; the table has {have}")
     pts = xs.merge(ys, on="epoch", suffixes=("_x", "_y"))
     out = pd.DataFrame({"epoch": pts["epoch"], "x": pts["value_x"], "y": pts["value_y"]})
-    if "stderr_x" in pts:
-        out["x_stderr"], out["y_stderr"] = pts["stderr_x"], pts["stderr_y"]
+    if "mc_error_x" in pts:
+        out["x_mc_error"], out["y_mc_error"] = pts["mc_error_x"], pts["mc_error_y"]
     return out.sort_values("epoch").reset_index(drop=True)
 
 
@@ -93,7 +93,7 @@ def plot_information_plane(df, x_estimator: str = "mixture-dataset", y_estimator
     ax : matplotlib Axes, optional
         Axes to draw into (a new figure when ``None``).
     cmap, colorbar, connect, errorbars : appearance (colour map, colour bar, thin line through the
-        epochs in order, error bars from ``stderr`` where present).
+        epochs in order, error bars from ``mc_error`` (Monte-Carlo error) where present).
     title : str, optional
         Defaults to ``"<split>: <x_estimator> / <y_estimator>"``.
 
@@ -108,8 +108,8 @@ def plot_information_plane(df, x_estimator: str = "mixture-dataset", y_estimator
         _, ax = plt.subplots(figsize=(4.5, 3.6))
     if connect and len(pts) > 1:
         ax.plot(pts["x"], pts["y"], "-", color="0.75", lw=0.8, zorder=1)
-    if errorbars and "x_stderr" in pts:
-        xe, ye = pts["x_stderr"].to_numpy(float), pts["y_stderr"].to_numpy(float)
+    if errorbars and "x_mc_error" in pts:
+        xe, ye = pts["x_mc_error"].to_numpy(float), pts["y_mc_error"].to_numpy(float)
         if np.isfinite(xe).any() or np.isfinite(ye).any():
             ax.errorbar(pts["x"], pts["y"], xerr=np.nan_to_num(xe), yerr=np.nan_to_num(ye), fmt="none",
                         ecolor="0.6", elinewidth=0.6, zorder=1)

@@ -6,14 +6,17 @@ estimates of the current step and ``compute_all()`` the tidy table of every step
 training loop; :func:`ipdrop.training.train` uses it for the paper's networks.
 
 The table is *tidy*: one row per step (``epoch``) x ``split`` x ``estimator`` x ``quantity``, with
-columns ``epoch, split, estimator, quantity, value, stderr, n, d``. Values are in nats.
+columns ``epoch, split, estimator, quantity, value, mc_error, n, d``. Values are in nats. ``mc_error`` is the
+Monte-Carlo standard error of ``value`` over the estimator's own random draws (the mixture estimator: the
+dropout noise, inputs fixed) where the estimator measures one; empty otherwise.
 
 Built-in estimators (the names accepted in ``estimators=``)
 -----------------------------------------------------------
 ``"mixture"``
     Gaussian-dropout mixture estimator of I(X;Z) = h(Z) - h(Z|X) (the paper's Alg. 1) in the modes
     ``dataset`` and ``heldout``; rows ``estimator="mixture-<mode>"`` with quantities ``I(X;Z)``,
-    ``h(Z)``, ``h(Z|X)``. ``"mixture-<mode>"`` selects one mode (e.g. ``"mixture-paper"``). Needs
+    ``h(Z)``, ``h(Z|X)``. ``"mixture-<mode>"`` selects one mode (e.g. ``"mixture-paper"``), ``"mixture-all"``
+    the three (dataset, held-out, Alg. 1), all from one pass over the same noise. Needs
     ``variance`` (Gaussian dropout only).
 ``"binning"``
     Binning of the *noiseless* representation f(X) for I(X;Z) and I(Y;Z) (labels kept as classes), once
@@ -41,12 +44,11 @@ Built-in estimators (the names accepted in ``estimators=``)
 
 Names are resolved through :data:`ESTIMATOR_FACTORIES` (name -> factory building the estimate function).
 Any callable ``fn(data: SplitData) -> iterable of dict`` may be given instead of a name; each dict holds
-at least ``estimator``, ``quantity`` and ``value`` (``stderr``, ``n``, ``d`` optional). An
+at least ``estimator``, ``quantity`` and ``value`` (``mc_error``, ``n``, ``d`` optional). An
 :class:`~ipdrop.MIResult` is accepted too, with ``estimator``/``quantity`` taken from it.
 """
 from __future__ import annotations
 
-import math
 import re
 import warnings
 import zlib
@@ -75,7 +77,7 @@ if TYPE_CHECKING:
 __all__ = ["InformationPlaneTracker", "SplitData", "RESULT_COLUMNS", "parse_estimators", "KNOWN_ESTIMATORS",
            "ESTIMATOR_FACTORIES"]
 
-RESULT_COLUMNS = ("epoch", "split", "estimator", "quantity", "value", "stderr", "n", "d")
+RESULT_COLUMNS = ("epoch", "split", "estimator", "quantity", "value", "mc_error", "n", "d")
 _MIXTURE_MODES_DEFAULT = ("dataset", "heldout")
 _SPLITS = ("train", "test")
 
@@ -120,16 +122,24 @@ def _num(v) -> float | None:
     return v
 
 
-def _row(estimator: str, quantity: str, value, stderr=None, n=None, d=None) -> dict:
-    return {"estimator": estimator, "quantity": quantity, "value": _num(value), "stderr": _num(stderr),
+def _row(estimator: str, quantity: str, value, mc_error=None, n=None, d=None) -> dict:
+    return {"estimator": estimator, "quantity": quantity, "value": _num(value), "mc_error": _num(mc_error),
             "n": n, "d": d}
 
 
 class _Mixture:
+    """The Gaussian-dropout mixture views of I(X;Z), all requested views from ONE estimator pass.
+
+    Rows ``mixture-<view>`` with ``I(X;Z)``, ``h(Z)``, ``h(Z|X)``; ``mc_error`` is the Monte-Carlo error over
+    the dropout noise (``h(Z|X)`` is closed form: 0). ``zero_patterns`` comes from the tracker (False for
+    softplus layers, whose exact zeros are float underflow).
+    """
+
     requires = (("GaussianDropoutMI",),)
 
     def __init__(self, mode: str | None, tracker: "InformationPlaneTracker"):
-        self.modes = _MIXTURE_MODES_DEFAULT if mode is None else (mode,)
+        self.modes = (_MIXTURE_MODES_DEFAULT if mode is None
+                      else ("dataset", "heldout", "paper") if mode == "all" else (mode,))
         self.t = tracker
 
     def __call__(self, data: SplitData):
@@ -137,18 +147,21 @@ class _Mixture:
         if self.t.variance is None:
             raise ValueError("the mixture estimator needs the Gaussian dropout variance; pass variance=...")
         n, d = data.z.shape
+        one = len(self.modes) == 1
+        # the tracker shows one bar over its estimators; no nested bar inside the mixture scorer
+        est = cls(variance=self.t.variance, n_noise=self.t.n_noise, mode=self.modes[0] if one else "all",
+                  n_centers=min(1000, n), seed=data.seed, device=self.t.device, progress=False,
+                  zero_patterns=bool(getattr(self.t, "zero_patterns", True)))
+        res = est.estimate(data.z)
+        got = {self.modes[0]: res} if one else res
         for mode in self.modes:
-            kw = {"n_centers": min(1000, n)} if mode == "paper" else {}
-            # the tracker shows one bar over its estimators; no nested bar inside the mixture scorer
-            est = cls(variance=self.t.variance, n_noise=self.t.n_noise, mode=mode, seed=data.seed,
-                      device=self.t.device, progress=False, **kw)
-            r = est.estimate(data.z)
+            if mode not in got:
+                raise ValueError(res.errors.get(mode, f"mixture view {mode!r} was not computed"))
+            r = got[mode]
             name = f"mixture-{mode}"
-            yield _row(name, "I(X;Z)", r.value, r.stderr, n, d)
-            for q, attr in (("h(Z)", "h_z"), ("h(Z|X)", "h_z_given_x")):
-                v = getattr(r, attr, None)
-                if v is not None:
-                    yield _row(name, q, v, getattr(r, attr + "_stderr", None), n, d)
+            yield _row(name, "I(X;Z)", r.value, r.mc_error, n, d)
+            yield _row(name, "h(Z)", r.h_z, r.details.get("h_z_mc_error"), n, d)
+            yield _row(name, "h(Z|X)", r.h_z_given_x, 0.0, n, d)  # closed form: no MC error
 
 
 class _Binning:
@@ -194,22 +207,22 @@ class _LabelMI:
         z = data.z_noisy if data.z_noisy is not None else data.z
         r = self.make(data.seed).estimate(z, data.y)
         n, d = z.shape
-        yield _row(self.name, "I(Y;Z)", r, n=n, d=d)
+        yield _row(self.name, "I(Y;Z)", r, getattr(r, "mc_error", None), n, d)
 
 
 def _variational(data: SplitData):
     if data.logits is None:
         raise ValueError("the variational I(Y;Z) estimate needs logits; pass logits= to update()")
     r = variational_iyz_from_logits(data.logits, data.y)
-    yield _row("variational", "I(Y;Z)", r.value, r.stderr, len(data.y), data.z.shape[1])
+    yield _row("variational", "I(Y;Z)", r.value, r.mc_error, len(data.y), data.z.shape[1])
 
 
 def _kl(data: SplitData):
     if data.kl is None:
         raise ValueError("the 'kl' estimate (information dropout) needs per-sample KL values; pass kl= to update()")
     kl = data.kl.astype(np.float64)
-    se = float(kl.std(ddof=1) / math.sqrt(len(kl))) if len(kl) > 1 else None
-    yield _row("kl", "I(X;Z)", float(kl.mean()), se, len(kl), data.z.shape[1])
+    # the mean of given per-sample KLs involves no random draw: no Monte-Carlo error
+    yield _row("kl", "I(X;Z)", float(kl.mean()), None, len(kl), data.z.shape[1])
 
 
 def _counts(tracker: "InformationPlaneTracker", arg: str | None) -> tuple[int, ...]:
@@ -300,6 +313,11 @@ class InformationPlaneTracker:
         A tqdm progress bar over the estimates of a step.
     max_samples : int, optional
         Keep at most this many samples per split and step (the first ones); ``None`` keeps all.
+    activation : {None, "relu", "softplus", "identity"}
+        Activation of the tracked layer. For ``"mixture"``: exact zeros are structural zero patterns only for
+        "relu" (and None, unknown); for "softplus"/"identity" they are float underflow and are floored
+        (``GaussianDropoutMI(zero_patterns=False)``). :func:`ipdrop.training.train` sets ``zero_patterns`` from
+        the model itself.
     on_error : {"raise", "warn"}
         What a failing estimator does: raise, or emit a ``RuntimeWarning`` and contribute no rows
         (e.g. the held-out mixture on ReLU features whose zero patterns are all distinct).
@@ -319,7 +337,8 @@ class InformationPlaneTracker:
 
     def __init__(self, estimators: Sequence[str | Callable] = ("binning", "knn"), *, variance: float | None = None,
                  n_noise: int = 10, n_bins: Sequence[int] = (30,), seed: int = 0, device: str = "cpu",
-                 progress: bool = False, max_samples: int | None = None, on_error: str = "raise") -> None:
+                 progress: bool = False, max_samples: int | None = None, on_error: str = "raise",
+                 activation: str | None = None) -> None:
         # validated here (a tracker is never cloned; errors should surface at construction)
         if isinstance(estimators, str):
             estimators = (estimators,)
@@ -342,6 +361,11 @@ class InformationPlaneTracker:
         if on_error not in ("raise", "warn"):
             raise ValueError(f"on_error must be 'raise' or 'warn'; got {on_error!r}")
         self.on_error = on_error
+        if activation not in (None, "relu", "softplus", "identity"):
+            raise ValueError(f"activation must be None, 'relu', 'softplus' or 'identity'; got {activation!r}")
+        self.activation = activation
+        # exact zeros are structural only where the layer can produce them (ReLU; None: unknown, kept exact)
+        self.zero_patterns = activation in (None, "relu")
         self._fns = []
         for e in self.estimators:
             if callable(e):
@@ -474,13 +498,13 @@ class InformationPlaneTracker:
                                   "recorded", RuntimeWarning, stacklevel=2)
                 for r in produced:
                     if isinstance(r, MIResult):
-                        r = _row(r.estimator, r.quantity, r.value, r.stderr, r.n, r.d)
+                        r = _row(r.estimator, r.quantity, r.value, r.mc_error, r.n, r.d)
                     r = dict(r)
                     missing = {"estimator", "quantity", "value"} - set(r)
                     if missing:
                         raise ValueError(f"estimator {fn!r} returned a row without {sorted(missing)}")
-                    rows.append({"epoch": epoch, "split": split, "stderr": None, "n": data.z.shape[0],
-                                 "d": data.z.shape[1], **{k: v for k, v in r.items() if v is not None or k == "stderr"}})
+                    rows.append({"epoch": epoch, "split": split, "mc_error": None, "n": data.z.shape[0],
+                                 "d": data.z.shape[1], **{k: v for k, v in r.items() if v is not None or k == "mc_error"}})
             self._results[epoch] = rows
         return _frame(self._results[epoch])
 

@@ -9,7 +9,7 @@
 ``results.csv``
     the tidy table (rewritten atomically after every epoch), one row per
     ``epoch x split x estimator x quantity`` with columns :data:`RESULT_COLUMNS`
-    (``epoch, split, estimator, quantity, value, stderr, n, d``). MI values are in nats.
+    (``epoch, split, estimator, quantity, value, mc_error, n, d``). MI values are in nats.
     Besides the MI rows (estimators ``mixture-dataset``, ``mixture-heldout``, ``binning-<n>``,
     ``edge``, ``knn``, ``variational``, ``kl``; quantities ``I(X;Z)``, ``I(Y;Z)``, ``h(Z)``, ``h(Z|X)``)
     it holds, for *every* epoch (0 = before training):
@@ -425,6 +425,23 @@ def _model_kwargs(config: TrainConfig) -> dict:
     return kw
 
 
+def _layer_can_output_zero(model) -> bool:
+    """True when the tracked dropout layer's input comes through a ReLU (exact zeros are then structural).
+
+    The paper's networks (FC, LeNet, ResNet bottleneck, fullCNN) use softplus by default: False.
+    """
+    import torch.nn as nn
+
+    stage = getattr(model, "stage", None)
+    if stage is None:
+        return True  # unknown architecture: keep exact zeros structural (the conservative, exact choice)
+    mods = list(stage.main.modules()) + list(stage.drop.modules())
+    if any(isinstance(m, nn.ReLU) for m in mods):
+        return True
+    act = getattr(stage.drop, "activation", None)  # information dropout owns its activation
+    return act == "relu"
+
+
 def _make_optim(config: TrainConfig, model):
     import torch
 
@@ -497,9 +514,9 @@ def _evaluate(model, x, y, *, device, batch_size, mc_samples: int, tracker=None,
 def _metric_rows(epoch, split, estimator, n, loss, acc):
     return [
         {"epoch": epoch, "split": split, "estimator": estimator, "quantity": "loss", "value": float(loss),
-         "stderr": None, "n": n, "d": None},
+         "mc_error": None, "n": n, "d": None},
         {"epoch": epoch, "split": split, "estimator": estimator, "quantity": "accuracy", "value": float(acc),
-         "stderr": None, "n": n, "d": None},
+         "mc_error": None, "n": n, "d": None},
     ]
 
 
@@ -511,7 +528,7 @@ def _frame(rows):
     for c in ("n", "d"):
         df[c] = df[c].astype("Int64")
     df["value"] = df["value"].astype("float64")
-    df["stderr"] = df["stderr"].astype("float64")
+    df["mc_error"] = df["mc_error"].astype("float64")
     return df
 
 
@@ -520,6 +537,10 @@ def load_results(out_dir: str | os.PathLike):
     import pandas as pd
 
     df = pd.read_csv(Path(out_dir) / _RESULTS_FILE)
+    if "stderr" in df.columns and "mc_error" not in df.columns:
+        # results written before the rename: their "stderr" was the input spread / sqrt(N), not a
+        # Monte-Carlo error, so it is not carried over
+        df = df.drop(columns=["stderr"]).assign(mc_error=float("nan"))
     return _frame(df.to_dict("records")) if len(df) else _frame([])
 
 
@@ -613,6 +634,9 @@ def train(config: TrainConfig | Mapping[str, Any], out_dir: str | os.PathLike, *
     with _torch_session(config, device):
         torch.manual_seed(config.seed)  # the trainer owns the global torch RNG during the run
         model = build_model(config.model, config.dataset, **_model_kwargs(config)).to(device)
+        # structural zeros in the mixture estimator only where the tracked layer can output exact zeros (ReLU);
+        # softplus outputs are > 0, and an exact 0 there is float32 underflow (softplus(-110) == 0)
+        tracker.zero_patterns = _layer_can_output_zero(model)
         opt, sched = _make_optim(config, model)
         gen = torch.Generator().manual_seed(config.seed)  # data order and augmentation
 
@@ -765,7 +789,7 @@ def _train_epoch(model, opt, config, x_tr, y_tr, gen, device, epoch, progress):
         tot_n += b
     rows = _metric_rows(epoch, "train", "optim", tot_n, tot_loss / tot_n, tot_correct / tot_n)
     rows.append({"epoch": epoch, "split": "train", "estimator": "optim", "quantity": "lr", "value": float(lr),
-                 "stderr": None, "n": tot_n, "d": None})
+                 "mc_error": None, "n": tot_n, "d": None})
     return rows
 
 

@@ -20,12 +20,12 @@ def _hand_table():
     for run, vs in vals.items():
         for e, v in enumerate(vs):
             rows.append({"run": run, "epoch": e, "split": "train", "estimator": "mixture-dataset",
-                         "quantity": "I(X;Z)", "value": v, "stderr": 0.1, "n": 100, "d": 4})
+                         "quantity": "I(X;Z)", "value": v, "mc_error": 0.1, "n": 100, "d": 4})
             # binning: maximal at epoch 0 (random network), flat afterwards
             rows.append({"run": run, "epoch": e, "split": "train", "estimator": "binning-10",
-                         "quantity": "I(X;Z)", "value": 4.6 if e == 0 else 2.0, "stderr": np.nan, "n": 100, "d": 4})
+                         "quantity": "I(X;Z)", "value": 4.6 if e == 0 else 2.0, "mc_error": np.nan, "n": 100, "d": 4})
             rows.append({"run": run, "epoch": e, "split": "test", "estimator": "eval", "quantity": "accuracy",
-                         "value": 0.1 + 0.2 * e if run == "a" else 0.5, "stderr": np.nan, "n": 100, "d": None})
+                         "value": 0.1 + 0.2 * e if run == "a" else 0.5, "mc_error": np.nan, "n": 100, "d": None})
     return pd.DataFrame(rows)
 
 

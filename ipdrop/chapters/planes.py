@@ -5,7 +5,7 @@ Every number and figure of ``notebooks/03_mnist.md``, ``04_cifar10.md`` and ``05
 A :class:`Study` is a named, ordered set of training configurations (:class:`~ipdrop.training.TrainConfig`)
 with a few extra columns per run (e.g. the paper's beta). :meth:`Study.run` trains them one after the other
 with :func:`ipdrop.training.train` and returns one tidy table: the columns of ``results.csv``
-(``epoch, split, estimator, quantity, value, stderr, n, d``) preceded by ``run`` and the study's extra columns.
+(``epoch, split, estimator, quantity, value, mc_error, n, d``) preceded by ``run`` and the study's extra columns.
 
 The chapter builders return the studies of the book. Their defaults are the quick profile of the chapter
 notebooks (the notebook's ``parameters`` cell; ``tests/test_defaults.py`` keeps the two equal); the paper's

@@ -24,7 +24,7 @@ so ``[z*z, z, 1] @ [-w/2, mu*w, c]^T`` (c = log-normaliser - sum mu^2 w / 2) is 
 component log-densities; a row ``logsumexp`` finishes the job. In float32 this expansion cancels
 catastrophically for small sigma (errors of ~1e-2 nats), so float64 is the default.
 
-Screened evaluation (``method="screened"``; "auto" picks it for float64 on CPU, d >= 32): the row logsumexp is
+Screened evaluation (``method="screened"``; "auto" picks it for float64, d >= 32): the row logsumexp is
 dominated by the terms within a few tens of nats of the row maximum. Per chunk:
 
 1. one *float32* GEMM of the same expansion gives approximate log-terms ``G_ij`` (half the cost of
@@ -57,10 +57,22 @@ Guarantee: every dropped term is < e^{-T} times the largest term, so the neglect
 M e^{-T} relative to the kept sum, i.e. log p(z) is low by at most M e^{-T} nats (T = 50, M = 1e6:
 2e-16). The kept terms are exact float64 values, so the result is at least as accurate as the dense
 float64 path (whose expansion loses ~1e-12 relative at sigma^2 = 0.2, d = 128). Groups or chunks whose
-float32 image could overflow (1 / (sigma^2 mu^2) or z^2 beyond ~1e30) use the dense path. When float32
-matmuls may use reduced precision (``torch.set_float32_matmul_precision`` other than "highest", TF32
-on CUDA) u is taken as 2^-8 (bf16), which makes the bound useless, and the dense path is used.
-Tested on CPU only; on CUDA "auto" means dense, ``method="screened"`` runs the same torch ops.
+float32 image could overflow (1 / (sigma^2 mu^2) or z^2 beyond ~1e30) use the dense path. The unit
+roundoff u is read from the per-backend precision API (``torch.backends.mkldnn.matmul.fp32_precision``,
+``torch.backends.cuda.matmul.fp32_precision``, falling back to ``torch.backends.fp32_precision``; never the
+legacy ``torch.get_float32_matmul_precision()`` / ``allow_tf32``, which raise on torch >= 2.9 once the new API
+has been used): "ieee" gives 2^-24; "tf32" 2^-11 and "bf16" 2^-8 make the bound useless (nterm * u >= 0.01 for
+k >= 2 / k >= 1), and the dense path is used.
+
+Device choice (CUDA): "auto" is the screened path on every device for float64. On CUDA the float32 screen GEMM
+runs with TF32 switched off (``torch.backends.cuda.matmul.fp32_precision = "ieee"`` inside the scorer, restored
+afterwards), so its certified bound holds with u = 2^-24; survivors are recomputed in float64 as on the CPU.
+Rationale: it replaces the float64 GEMM + N*M exponentials of the dense path by a float32 GEMM (no exponentials)
+plus O(candidates) float64 work. Not run on a GPU yet (no GPU on the development machine): the CUDA timings and
+the screened-vs-dense choice there are unmeasured; ``method="dense"`` remains available.
+
+Work buffers (the float32/float64 left factors, the chunk x M_g GEMM outputs and the keep mask) are persistent
+per scorer and only grow; allocating them per chunk cost page faults that halved GEMM speed (1.36-1.43x).
 """
 from __future__ import annotations
 
@@ -169,8 +181,65 @@ def _segment_logsumexp(a, rows, nrow: int, use_numpy: bool):
     return _logsumexp_(padded)
 
 
+#: smallest accepted ``variance`` (exclusive). Below it the noise sigma |f| is < 1e-8 |f| and every log-density
+#: involves terms of size k / variance >= 1e16 * k that must cancel down to O(1): float64 (relative resolution
+#: 2.2e-16) cannot resolve them, so any estimate would be rounding noise.
+MIN_VARIANCE = 1e-16
+# after per-column power-of-two rescaling (column max |f| in [0.5, 1)) a non-zero |f| below this would make
+# 1 / (variance f^2) overflow float64
+_MIN_SCALED = 1e-150
+
+
 def _check_variance(variance) -> float:
-    return check_positive(variance, "variance")
+    v = check_positive(variance, "variance")
+    if v <= MIN_VARIANCE:
+        raise ValueError(f"variance={variance!r} is <= {MIN_VARIANCE:g}: the noise sigma*|f| would be below 1e-8 of |f| "
+                         f"and the log-densities would need terms of size d/variance >= 1e16*d to cancel to O(1), "
+                         f"which float64 (relative resolution 2.2e-16) cannot resolve; the estimate would be "
+                         f"meaningless. Use variance > {MIN_VARIANCE:g}")
+    return v
+
+
+def column_exponents(*arrays: np.ndarray) -> np.ndarray:
+    """Per-column power-of-two exponents e_i with max |a_.i| * 2^-e_i in [0.5, 1) over all ``arrays`` (0 for zero columns).
+
+    Gaussian-dropout densities are scale-equivariant per coordinate: for Z' = c Z (c_i > 0),
+    log p_Z(z) = log p_Z'(c z) + sum_{i: z_i != 0} log c_i, for the mixture and for each component alike,
+    so I(X;Z) is unchanged. Rescaling by exact powers of two (``np.ldexp``) moves activations of any
+    magnitude (1e200, 1e-170) into [0.5, 1) without rounding, where squares and 1 / (sigma^2 f^2) cannot
+    overflow or underflow.
+    """
+    amax = np.zeros(arrays[0].shape[1])
+    for a in arrays:
+        if a.shape[0]:
+            amax = np.maximum(amax, np.abs(a).max(0))
+    _, e = np.frexp(amax)
+    return e.astype(np.int64)
+
+
+def rescale_columns(a: np.ndarray, e: np.ndarray, name: str) -> np.ndarray:
+    """``a * 2^-e`` per column (exact); raises when a non-zero entry would leave the safe float64 range."""
+    out = np.ldexp(a, -e[None, :])
+    nz = a != 0
+    small = nz & (np.abs(out) < _MIN_SCALED)
+    if np.any(small):
+        cols = np.flatnonzero(small.any(0))
+        raise ValueError(f"{name}: column(s) {cols[:5].tolist()} span more than 1e150 between their largest and smallest "
+                         f"non-zero |value|; 1/(variance*f^2) overflows float64 there (an underflow/overflow of the "
+                         f"representation, not a zero pattern). Check the activations for degenerate values")
+    return out
+
+
+def _blas_threads():
+    """Context limiting numpy's BLAS to ``torch.get_num_threads()`` threads (no oversubscription)."""
+    import contextlib
+
+    try:
+        import torch
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=max(1, torch.get_num_threads()), user_api="blas")
 
 
 _METHODS = ("auto", "dense", "screened")
@@ -182,17 +251,64 @@ def _check_method(method) -> str:
     return method
 
 
-def _float32_unit_roundoff(device) -> float:
-    """Unit roundoff of a float32 matmul on ``device`` (reduced-precision modes counted)."""
+def _fp32_precision(backend: str) -> str:
+    """Effective float32 matmul precision of ``backend`` ("cuda" or "mkldnn") from the per-backend API.
+
+    Reads ``torch.backends.<backend>.matmul.fp32_precision``, then ``torch.backends.<backend>.fp32_precision``,
+    then ``torch.backends.fp32_precision`` ("none" = inherit from the next level). Never the legacy
+    ``torch.get_float32_matmul_precision()`` / ``allow_tf32``: on torch >= 2.9 those raise ``RuntimeError``
+    once the per-backend API has been used. Returns "ieee", "tf32" or "bf16" ("ieee" when all say "none").
+    """
     import torch
 
-    if getattr(device, "type", str(device)) == "cuda":
-        if torch.backends.cuda.matmul.allow_tf32 or torch.get_float32_matmul_precision() != "highest":
-            return 2.0**-8  # TF32 (2^-11) or even bf16 products: be conservative
+    mod = getattr(torch.backends, backend, None)
+    for obj in (getattr(mod, "matmul", None), mod, torch.backends):
+        val = getattr(obj, "fp32_precision", "none") if obj is not None else "none"
+        if val not in (None, "none"):
+            return str(val)
+    return "ieee"
+
+
+def _float32_unit_roundoff(device) -> float:
+    """Unit roundoff of a float32 matmul on ``device`` (reduced-precision modes counted)."""
+    backend = "cuda" if getattr(device, "type", str(device)) == "cuda" else "mkldnn"
+    prec = _fp32_precision(backend)
+    if prec == "ieee":
         return 2.0**-24
-    if torch.get_float32_matmul_precision() != "highest":
-        return 2.0**-8  # oneDNN may use bf16 for float32 matmuls
-    return 2.0**-24
+    if prec == "tf32":
+        return 2.0**-11
+    return 2.0**-8  # bf16 (or anything unknown): be conservative
+
+
+class _IEEEFloat32Matmul:
+    """Context: float32 matmuls on CUDA in full IEEE precision (TF32 off) via the per-backend API, restored on exit.
+
+    The screened path's certified bound needs u = 2^-24; TF32 (u = 2^-11) would make the bound useless.
+    A no-op on the CPU (oneDNN uses full float32 unless ``torch.backends.mkldnn.matmul.fp32_precision`` says
+    otherwise; then :func:`_float32_unit_roundoff` counts it and the screen falls back to the dense path).
+    """
+
+    def __init__(self, device):
+        self.on = getattr(device, "type", str(device)) == "cuda"
+        self.saved = None
+
+    def __enter__(self):
+        if self.on:
+            import torch
+
+            try:
+                self.saved = torch.backends.cuda.matmul.fp32_precision
+                torch.backends.cuda.matmul.fp32_precision = "ieee"
+            except RuntimeError:  # could not switch: _float32_unit_roundoff then sees TF32 and the screen goes dense
+                self.on = False
+        return self
+
+    def __exit__(self, *exc):
+        if self.on:
+            import torch
+
+            torch.backends.cuda.matmul.fp32_precision = self.saved
+        return False
 
 
 class _ScreenData(NamedTuple):
@@ -234,7 +350,9 @@ class _MixtureScorer:
         self.screen_nats = float(screen_nats)
         self.max_candidate_fraction = float(max_candidate_fraction)
         if self.method == "auto":
-            self._screen_ok = getattr(device, "type", str(device)) == "cpu" and dtype == torch.float64
+            # float64 requested: the screened path is exact to float64 (kept terms) and faster on CPU (measured)
+            # and, with TF32 off for its float32 GEMM (see _IEEEFloat32Matmul), certified on CUDA too
+            self._screen_ok = dtype == torch.float64
         else:
             self._screen_ok = self.method == "screened"
         self.m = centers.shape[0]
@@ -257,6 +375,26 @@ class _MixtureScorer:
         self._numpy_gathers = True  # CPU: candidate gathers in numpy (tests switch to the all-torch device path)
         # statistics of the last score() call: chunks screened / dense, candidate pairs
         self.stats = {"screened_chunks": 0, "dense_chunks": 0, "candidates": 0, "entries": 0}
+        self._bufs: dict[str, object] = {}  # persistent work buffers (grown on demand, never per chunk)
+
+    def _buf(self, name: str, nrow: int, ncol: int, dtype):
+        """A ``(nrow, ncol)`` view of a persistent buffer ``name`` (reallocated only when too small).
+
+        Allocating a fresh chunk-sized tensor per chunk costs page faults that halve GEMM speed
+        (measured 1.36-1.43x slower); the values are bit-identical either way.
+        """
+        import torch
+
+        need = nrow * ncol
+        b = self._bufs.get(name)
+        if b is None or b.numel() < need or b.dtype != dtype:
+            b = torch.empty(max(need, 1), dtype=dtype, device=self.device)
+            self._bufs[name] = b
+        return b[:need].view(nrow, ncol)
+
+    def release_buffers(self) -> None:
+        """Free the work buffers (they are rebuilt on the next :meth:`score`)."""
+        self._bufs.clear()
 
     @property
     def n_patterns(self) -> int:
@@ -389,8 +527,13 @@ class _MixtureScorer:
             out[s:s + step] = sd.const.index_select(0, c) - half * t.square_().sum(1)
         return out
 
-    def _score_screened(self, sd: _ScreenData, z64, mask_rows, mask_cols):
-        """Screened logsumexp of one chunk; ``None`` when too many candidates (caller goes dense)."""
+    def _score_screened(self, sd: _ScreenData, z64, mask_rows, mask_cols, p=None):
+        """Screened logsumexp of one chunk; ``None`` when too many candidates (caller goes dense).
+
+        Returns ``(lse, lse_prefix)``: the row logsumexp over all columns of the group and, when ``p`` is
+        given, over its first ``p`` columns (else ``None``). The prefix gets its own row maximum and
+        threshold from the same float32 GEMM output, so both are certified to the same ``screen_nats``.
+        """
         import torch
 
         dev = z64.device
@@ -401,55 +544,74 @@ class _MixtureScorer:
         max_left = max(amax_z, amax_z * amax_z)
         if not (max_left < 1e30 and (2 * k + 2) * max_left * max(sd.max_right, 1.0) < 1e36):
             return None  # float32 range: products or partial sums could overflow
-        left = torch.empty(nrow, 2 * k + 1, dtype=torch.float32, device=dev)
+        if p is not None and p >= m_g:
+            p = None  # the prefix is the whole group: same as the full view
+            full_prefix = True
+        else:
+            full_prefix = False
+        left = self._buf("left32", nrow, 2 * k + 1, torch.float32)
         z32 = left[:, k1:2 * k1]
         z32.copy_(z64[:, :k1])
         torch.mul(z32, z32, out=left[:, :k1])  # rounding of z*z in float32 is one more u: counted
         left[:, 2 * k1] = 1.0
-        gmat = left[:, :2 * k1 + 1] @ sd.r1  # (nrow, m_g) float32
+        gmat = torch.matmul(left[:, :2 * k1 + 1], sd.r1, out=self._buf("g32", nrow, m_g, torch.float32))
         if mask_rows is not None:
             gmat[mask_rows, mask_cols] = -math.inf
         slack = lambda t: t - t.abs() * 2.0**-20 - 1e-3  # noqa: E731  float32 rounding of thresholds, subnormals
         entries = nrow * m_g
         self.stats["entries"] += entries
-        lower = None
+        keep_buf = self._buf("keep", nrow, m_g, torch.bool)
+        views = [(None, m_g)] + ([] if p is None or p == 0 else [(0, p)])  # (start, stop) column ranges
+        lowers = [None] * len(views)
+        keep = None
         if sd.r2 is not None:
             # stage 1: G1 >= (1 + 2 g1) (c_j - Q^{S1}_ij / 2) >= (1 + 2 g1) a_ij; lower bound from one exact term
-            gmax, jstar = gmat.max(dim=1)
-            fin = torch.isfinite(gmax)
-            lower = self._exact_terms(sd, z64, None, jstar)
-            thr = slack((1.0 + 2.0 * sd.g1) * (lower - self.screen_nats))
-            thr = torch.where(fin, thr, torch.full_like(thr, math.inf)).to(torch.float32)
-            keep = gmat >= thr[:, None]
+            for v, (_, stop) in enumerate(views):
+                gmax, jstar = gmat[:, :stop].max(dim=1)
+                fin = torch.isfinite(gmax)
+                lowers[v] = self._exact_terms(sd, z64, None, jstar)
+                thr = slack((1.0 + 2.0 * sd.g1) * (lowers[v] - self.screen_nats))
+                thr = torch.where(fin, thr, torch.full_like(thr, math.inf)).to(torch.float32)
+                if v == 0:
+                    keep = torch.ge(gmat, thr[:, None], out=keep_buf)
+                else:
+                    keep[:, :stop] |= gmat[:, :stop] >= thr[:, None]
             ncand = int(torch.count_nonzero(keep))
-            if ncand > self._STAGE1_FRACTION * entries:
+            if ncand > self._STAGE1_FRACTION * entries * len(views):
                 # stage 2: add the other coordinates; G >= (1 + 2 g) a + delta, G <= (1 - 2 g) a + delta + 2 H
-                del keep
                 left2 = left[:, 2 * k1 + 1:]
                 left2[:, k - k1:].copy_(z64[:, k1:])
                 torch.mul(left2[:, k - k1:], left2[:, k - k1:], out=left2[:, :k - k1])
                 gmat.addmm_(left2, sd.r2)
                 keep = None
-        else:
-            keep = None
-        del left
         if keep is None:
-            gmax = gmat.amax(dim=1)
-            fin = torch.isfinite(gmax)
-            lo = (gmax.double() - sd.delta - 2.0 * sd.shift) / (1.0 - 2.0 * sd.g)
-            lower = lo if lower is None else torch.maximum(lower, lo)
-            thr = slack((1.0 + 2.0 * sd.g) * (lower - self.screen_nats) + sd.delta)
-            thr = torch.where(fin, thr, torch.full_like(thr, math.inf)).to(torch.float32)
-            keep = gmat >= thr[:, None]
+            for v, (_, stop) in enumerate(views):
+                gmax = gmat[:, :stop].amax(dim=1)
+                fin = torch.isfinite(gmax)
+                lo = (gmax.double() - sd.delta - 2.0 * sd.shift) / (1.0 - 2.0 * sd.g)
+                lower = lo if lowers[v] is None else torch.maximum(lowers[v], lo)
+                thr = slack((1.0 + 2.0 * sd.g) * (lower - self.screen_nats) + sd.delta)
+                thr = torch.where(fin, thr, torch.full_like(thr, math.inf)).to(torch.float32)
+                if v == 0:
+                    keep = torch.ge(gmat, thr[:, None], out=keep_buf)
+                else:
+                    keep[:, :stop] |= gmat[:, :stop] >= thr[:, None]
             ncand = int(torch.count_nonzero(keep))
             if ncand > self.max_candidate_fraction * entries:
                 return None
-        del gmat
         rows, cols = keep.nonzero(as_tuple=True)
-        del keep
         self.stats["candidates"] += ncand
         a = self._exact_terms(sd, z64, rows, cols)
-        return _segment_logsumexp(a, rows, nrow, isinstance(sd.packed, np.ndarray))
+        use_np = isinstance(sd.packed, np.ndarray)
+        lse = _segment_logsumexp(a, rows, nrow, use_np)
+        if full_prefix:
+            return lse, lse
+        if p is None:
+            return lse, None
+        if p == 0:
+            return lse, torch.full_like(lse, -math.inf)
+        sel = cols < p
+        return lse, _segment_logsumexp(a[sel], rows[sel], nrow, use_np)
 
     def pattern_ids(self, z: np.ndarray) -> np.ndarray:
         """Centre-group id of each row's zero pattern (-1 when no centre has it)."""
@@ -461,11 +623,19 @@ class _MixtureScorer:
         ids = np.array([self.keys.get(u.tobytes(), -1) for u in uniq], dtype=np.int64)
         return ids[inv]
 
-    def score(self, z: np.ndarray, exclude=None, *, chunk_size: int = 2048, bar=None) -> np.ndarray:
+    def score(self, z: np.ndarray, exclude=None, *, chunk_size: int = 2048, bar=None, prefix: int | None = None):
+        """Row logsumexp of the component log-densities (no 1/M weight); see the class docstring.
+
+        ``prefix``: also return the logsumexp over the centres with index < ``prefix`` only (Alg. 1's
+        first ``n_centers`` rows), from the same kernel pass: the prefix centres are the first columns of
+        each pattern group, so they are a column slice of the same GEMM output. Returns ``out`` or, with
+        ``prefix``, ``(out, out_prefix)``.
+        """
         import torch
 
         n, d = z.shape
         out = np.full(n, -np.inf)
+        out_p = None if prefix is None else np.full(n, -np.inf)
         gid = self.pattern_ids(z)
         order = np.argsort(gid, kind="stable")
         sg = gid[order]
@@ -473,7 +643,7 @@ class _MixtureScorer:
         ends = np.r_[starts[1:], n]
         dev, dt = self.device, self.dtype
         self.stats = {"screened_chunks": 0, "dense_chunks": 0, "candidates": 0, "entries": 0}
-        with torch.no_grad():
+        with torch.no_grad(), _IEEEFloat32Matmul(dev):
             for a, b in zip(starts, ends):
                 g = int(sg[a])
                 rows = order[a:b]
@@ -483,11 +653,16 @@ class _MixtureScorer:
                     continue
                 screen = self._use_screen(g)
                 nz = self.nz[g]
+                k = len(nz)
+                m_g = int(self.bounds[g + 1] - self.bounds[g])
+                # number of prefix centres in this group (members are sorted by global index)
+                p_g = None if prefix is None else int(np.searchsorted(self.members(g), prefix))
                 if b - a == n:  # one group holds every row: no gather copy of z
                     rows = np.arange(n)
-                    zg = z if len(nz) == d else z[:, nz]
+                    zg = z if k == d else z[:, nz]
                 else:
-                    zg = z[rows] if len(nz) == d else z[np.ix_(rows, nz)]
+                    zg = z[rows] if k == d else z[np.ix_(rows, nz)]
+                zg = np.ascontiguousarray(zg, dtype=np.float64)
                 for s in range(0, len(rows), chunk_size):
                     mrow = mcol = None
                     if exclude is not None:
@@ -498,31 +673,49 @@ class _MixtureScorer:
                             mrow = torch.as_tensor(sel, device=dev)
                             mcol = torch.as_tensor(self.local[e[sel]], device=dev)
                     res = None
+                    z64 = torch.from_numpy(zg[s:s + chunk_size])
                     if screen:
-                        z64 = torch.as_tensor(zg[s:s + chunk_size], dtype=torch.float64).to(dev)
-                        res = self._score_screened(self._screen_data(g), z64, mrow, mcol)
-                        del z64
+                        res = self._score_screened(self._screen_data(g), z64.to(dev), mrow, mcol, p_g)
                         if res is None:  # heavy overlap in this group: the rest of it goes dense
                             screen = False
                             self._dense_groups.add(g)
+                            for key in ("g32", "keep", "left32"):  # one chunk-sized buffer at a time
+                                self._bufs.pop(key, None)
                     if res is None:
-                        zc = torch.as_tensor(zg[s:s + chunk_size], dtype=dt).to(dev)
-                        left = torch.cat([zc * zc, zc, torch.ones(zc.shape[0], 1, dtype=dt, device=dev)], dim=1)
-                        logc = left @ self._right_factor(g)  # (chunk, m_g): component log-densities
-                        del left, zc
+                        nrow = z64.shape[0]
+                        zc = z64.to(dev, dt)
+                        left = self._buf("left", nrow, 2 * k + 1, dt)
+                        torch.mul(zc, zc, out=left[:, :k])
+                        left[:, k:2 * k].copy_(zc)
+                        left[:, 2 * k] = 1.0
+                        # (chunk, m_g): component log-densities, into a persistent buffer
+                        logc = torch.matmul(left, self._right_factor(g), out=self._buf("logc", nrow, m_g, dt))
                         if mrow is not None:
                             logc[mrow, mcol] = -math.inf
-                        res = _logsumexp_(logc)
-                        del logc  # free before the next chunk is allocated: peak stays one chunk
+                        if p_g is None:
+                            res = (_logsumexp_(logc), None)
+                        elif p_g >= m_g:
+                            r0 = _logsumexp_(logc)
+                            res = (r0, r0)
+                        elif p_g == 0:
+                            r0 = _logsumexp_(logc)
+                            res = (r0, torch.full_like(r0, -math.inf))
+                        else:
+                            rp = _logsumexp_(logc[:, :p_g])
+                            rr = _logsumexp_(logc[:, p_g:])
+                            res = (torch.logaddexp(rp, rr), rp)
                         self.stats["dense_chunks"] += 1
                     else:
                         self.stats["screened_chunks"] += 1
-                    done = res.shape[0]
-                    out[rows[s:s + chunk_size]] = res.to("cpu", torch.float64).numpy()
+                    done = res[0].shape[0]
+                    idx = rows[s:s + chunk_size]
+                    out[idx] = res[0].to("cpu", torch.float64).numpy()
+                    if out_p is not None:
+                        out_p[idx] = res[1].to("cpu", torch.float64).numpy()
                     del res
                     if bar is not None:
                         bar.update(done)
-        return out
+        return out if prefix is None else (out, out_p)
 
 
 def _check_exclude(exclude_self, n: int, m: int):
@@ -586,8 +779,8 @@ def mixture_logpdf(
         ``screen_nats`` of each row's largest term; those are recomputed exactly in float64 (direct
         difference form) and summed (see the module docstring). Chunks with more than
         ``max_candidate_fraction`` surviving terms fall back to the dense path.
-        ``"auto"`` (default): screened for float64 on CPU (pattern groups of >= 256 centres with >= 32
-        non-zero coordinates), dense otherwise.
+        ``"auto"`` (default): screened for float64 on CPU and CUDA (pattern groups of >= 256 centres with >= 32
+        non-zero coordinates; TF32 off for the screen on CUDA), dense otherwise.
     screen_nats : float
         T > 0: terms below (largest term - T) are dropped, so log p(z) is low by at most M e^{-T}
         (T = 50: <= 2e-16 for M = 1e6), far below float64 rounding of the result.
@@ -616,7 +809,10 @@ def mixture_logpdf(
     max_candidate_fraction = check_positive(max_candidate_fraction, "max_candidate_fraction")
     if max_candidate_fraction > 1:
         raise ValueError(f"max_candidate_fraction must lie in (0, 1]; got {max_candidate_fraction!r}")
-    scorer = _MixtureScorer(cc, variance, dev, dtype, method=method, screen_nats=screen_nats,
+    # exact per-column power-of-two rescaling (see column_exponents): no overflow/underflow for any magnitude
+    ex = column_exponents(zz, cc)
+    zs, cs = rescale_columns(zz, ex, "z"), rescale_columns(cc, ex, "centers")
+    scorer = _MixtureScorer(cs, variance, dev, dtype, method=method, screen_nats=screen_nats,
                             max_candidate_fraction=max_candidate_fraction)
     bar = None
     if progress:
@@ -624,14 +820,25 @@ def mixture_logpdf(
 
         bar = tqdm(total=n, desc="mixture log-density", unit="pt")
     try:
-        lse = scorer.score(zz, excl, chunk_size=chunk_size, bar=bar)
+        lse = scorer.score(zs, excl, chunk_size=chunk_size, bar=bar)
     finally:
         if bar is not None:
             bar.close()
     log_weight = np.full(n, -math.log(m))
     if excl is not None:
         log_weight[excl >= 0] = -math.log(m - 1) if m > 1 else 0.0
-    return lse + log_weight
+    if np.any(np.isnan(lse)):
+        raise FloatingPointError("mixture_logpdf: NaN log-densities (float64 overflow in the kernel); this should not "
+                                 "happen after rescaling - please report the inputs")
+    if not np.any(np.isfinite(lse)):
+        import warnings
+
+        warnings.warn(f"mixture_logpdf: every one of the {n} points has a zero pattern (set of exactly-zero "
+                      f"coordinates) that no {'other ' if excl is not None else ''}centre shares, so every "
+                      "log-density is -inf. If the zeros are underflowed positive activations (e.g. float32 "
+                      "softplus), they are not structural zeros: replace them by a tiny positive value",
+                      RuntimeWarning, stacklevel=2)
+    return lse + log_weight - math.log(2.0) * ((zz != 0) @ ex.astype(np.float64))
 
 
 def component_entropies(centers, variance: float) -> np.ndarray:
