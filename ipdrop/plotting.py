@@ -978,10 +978,17 @@ _VIEW_STYLE = {"dataset": ("C0", "o"), "heldout": ("C1", "s"), "paper": ("C2", "
 
 
 def _log_n_curve(ax, sizes, color="0.35"):
-    """The ceiling log N of the dataset view and of binning, as a curve over the N axis."""
+    """The ceiling log N of the dataset view and of binning, as a curve over the N axis (log-scaled, ticks at
+    the sizes used)."""
+    from matplotlib.ticker import FixedLocator, NullLocator
+
     n = np.asarray(sorted(set(int(s) for s in sizes)), float)
     grid = np.geomspace(n.min(), n.max(), 50) if n.size > 1 else n
     ax.plot(grid, np.log(grid), ls="--", color=color, lw=0.9, zorder=0.5, label="log N")
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(FixedLocator(n))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xticklabels([f"{int(v / 1000)}k" if v >= 1000 and v % 1000 == 0 else f"{int(v)}" for v in n])
 
 
 def reliability_toy_figure(df, dim: int):
@@ -1005,7 +1012,6 @@ def reliability_toy_figure(df, dim: int):
                             capsize=2, label=estimator_label(f"mixture-{view}"))
         ax.axhline(float(s["exact"].iloc[0]), color="k", lw=1.6, label=f"exact I(X;Z) = {float(s['exact'].iloc[0]):.1f}")
         _log_n_curve(ax, s["n"])
-        ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("N (inputs)")
         ax.set_title(f"d = {dim}, Var(D) = {var:g}")
@@ -1046,7 +1052,6 @@ def reliability_run_figure(df, estimators: Sequence[str] = ("mixture-dataset", "
             ax.errorbar(t["n"], t["mean"], yerr=t["std"].fillna(0), color=c, marker="o", ms=3.5, capsize=2, lw=1.2)
             ax.errorbar(t["n"], t["mean"], yerr=2 * t["mc_error"].fillna(0), color=c, fmt="none", elinewidth=2.5)
         _log_n_curve(ax, s["n"])
-        ax.set_xscale("log")
         ax.set_xlabel("N (inputs)")
         ax.set_title(estimator_label(est))
     axes[0][0].set_ylabel(f"{_XQ} [nats]")
@@ -1083,7 +1088,6 @@ def reliability_binning_figure(df, *, epoch: int | None = None, title: str | Non
                         color=plt.get_cmap("plasma")(0.1 + 0.75 * k / max(1, len(names) - 1)),
                         label=f"{int(est[len(prefix):])} bins")
         _log_n_curve(ax, d["n"])
-        ax.set_xscale("log")
         ax.set_xlabel("N (inputs)")
         ax.set_title(f"{label}, epoch {epoch}")
     axes[0][0].set_ylabel(f"{_XQ} [nats]")

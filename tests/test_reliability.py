@@ -128,3 +128,26 @@ def test_epoch_change_vs_drift_on_hand_made_tables():
     checks = rel.sec5_checks(_hand_table(drift=0.3))
     assert checks.iloc[0]["verdict"] == "supported"  # compressed at every N, drop 1 > drift 0.3
     assert rel.sec5_checks(_hand_table(drift=-3.0)).iloc[0]["verdict"] == "N-dependent"
+
+
+def test_figures_draw_every_view_and_the_log_n_curve(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    toy_df = rel.toy_views_vs_n(dims=(2,), variances=(0.2, 0.4), sizes=(50, 100), seed=0)
+    fig = rel.reliability_toy_figure(toy_df, 2)
+    assert len(fig.axes) == 2
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert "log N" in labels and any(lab.startswith("exact") for lab in labels)
+    assert sum("mixture" in lab for lab in labels) == 3
+    with pytest.raises(ValueError, match="dim = 5"):
+        rel.reliability_toy_figure(toy_df, 5)
+    df = rel.run_reliability_table(_fake_run(tmp_path), epochs=(1, 3), sizes=(50, 120), seeds=(0, 1),
+                                   n_bins=(3, 30), ref_bins=(3, 30))
+    fig = rel.reliability_run_figure(df)
+    assert len(fig.axes) == 4  # three views + the epoch colour bar
+    fig = rel.reliability_binning_figure(df)
+    assert [len(ax.get_legend().get_texts()) if ax.get_legend() else 0 for ax in fig.axes] == [3, 0]
+    plt.close("all")
