@@ -119,6 +119,7 @@ def _hand_table(drift):
 def test_epoch_change_vs_drift_on_hand_made_tables():
     small = rel.epoch_change_vs_drift(_hand_table(drift=0.3)).iloc[0]
     assert np.isclose(small["change"], -1.0) and np.isclose(small["n_drift"], 0.3)
+    assert np.isclose(small["change_n_min"], -1.0)  # the drift is the same at both epochs
     assert np.isclose(small["mc_noise"], 2 * math.hypot(0.01 / 2 * math.sqrt(2), 0.01 / 2 * math.sqrt(2)))
     assert small["sign_consistent"] and small["verdict"] == "robust"
     assert rel.epoch_change_vs_drift(_hand_table(drift=-3.0)).iloc[0]["verdict"] == "N-dependent"
@@ -139,7 +140,7 @@ def test_figures_draw_every_view_and_the_log_n_curve(tmp_path):
     toy_df = rel.toy_views_vs_n(dims=(2,), variances=(0.2, 0.4), sizes=(50, 100), seed=0)
     fig = rel.reliability_toy_figure(toy_df, 2)
     assert len(fig.axes) == 2
-    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
     assert "log N" in labels and any(lab.startswith("exact") for lab in labels)
     assert sum("mixture" in lab for lab in labels) == 3
     with pytest.raises(ValueError, match="dim = 5"):

@@ -365,7 +365,8 @@ def epoch_change_vs_drift(df: pd.DataFrame, *, estimators: Sequence[str] | None 
     ``change`` = seed-mean value(epoch b) - value(epoch a); ``mc_noise`` = ``se_factor`` x the combined MC error
     of the two seed means; ``seed_spread`` = the std over seeds of the per-seed change; ``n_drift`` = the larger
     |N-drift| (:func:`n_drift_table`) of the two epochs; ``sign_consistent`` whether the change has the same
-    sign at every N. ``verdict`` is :func:`judge_change` with noise = max(mc_noise, seed_spread).
+    sign at every N; ``change_n_min`` the same change at the smallest N (how much the change itself depends on N).
+    ``verdict`` is :func:`judge_change` with noise = max(mc_noise, seed_spread).
     """
     need = [c for c in ("estimator", "epoch", "n", "seed", "value", "mc_error") if c not in df.columns]
     if need:
@@ -388,13 +389,15 @@ def epoch_change_vs_drift(df: pd.DataFrame, *, estimators: Sequence[str] | None 
             change = float(mb["mean"] - ma["mean"])
             mc = se_factor * math.hypot(ma["mc_error"], mb["mc_error"]) if np.isfinite(ma["mc_error"]) else 0.0
             spread = float(d_seed.std(ddof=1)) if len(d_seed) > 1 else 0.0
-            signs = []
+            signs, by_n = [], []
             for n in sorted(g["n"].unique()):
                 if (est, a, n) in m.index and (est, b, n) in m.index:
-                    signs.append(np.sign(m.loc[(est, b, n)]["mean"] - m.loc[(est, a, n)]["mean"]))
+                    by_n.append(float(m.loc[(est, b, n)]["mean"] - m.loc[(est, a, n)]["mean"]))
+                    signs.append(np.sign(by_n[-1]))
             consistent = len(set(signs)) == 1
             nd = float(max(abs(drift.get((est, a), np.nan)), abs(drift.get((est, b), np.nan))))
-            rows.append(dict(estimator=est, epoch_a=int(a), epoch_b=int(b), n=n_max, change=change, mc_noise=mc,
+            rows.append(dict(estimator=est, epoch_a=int(a), epoch_b=int(b), n=n_max, change=change,
+                             change_n_min=by_n[0] if by_n else np.nan, mc_noise=mc,
                              seed_spread=spread, n_drift=nd, sign_consistent=consistent,
                              verdict=judge_change(change, max(mc, spread), nd, consistent)))
     return pd.DataFrame(rows)
