@@ -121,14 +121,20 @@ def test_new_precision_api_does_not_crash_and_stays_exact(backend_attr):
     f = _softplus_codes(600, 40, seed=4)
     kw = dict(variance=VAR, n_noise=2, mode="all", n_centers=300, device="cpu", seed=5)
     ref = GaussianDropoutMI(**kw).estimate(f)
-    target = torch.backends.mkldnn.matmul if backend_attr == "mkldnn" else torch.backends
-    saved = target.fp32_precision
+    levels = (torch.backends.mkldnn.matmul, torch.backends.mkldnn, torch.backends)
+    saved = [lv.fp32_precision for lv in levels]
     try:
-        target.fp32_precision = "bf16"
+        if backend_attr == "mkldnn":
+            torch.backends.mkldnn.matmul.fp32_precision = "bf16"
+        else:  # the global setting reaches oneDNN only where the backend levels inherit ("none")
+            torch.backends.mkldnn.matmul.fp32_precision = "none"
+            torch.backends.mkldnn.fp32_precision = "none"
+            torch.backends.fp32_precision = "bf16"
         assert _float32_unit_roundoff(torch.device("cpu")) == 2.0**-8
         got = GaussianDropoutMI(**kw).estimate(f)
     finally:
-        target.fp32_precision = saved
+        for lv, v in zip(levels, saved):
+            lv.fp32_precision = v
     assert _float32_unit_roundoff(torch.device("cpu")) == 2.0**-24
     for mode in ref:
         # dense float64 GEMM expansion vs exact recomputation: ~1e-12 relative (see _mixture docstring)
