@@ -7,6 +7,7 @@ writes ``results/reliability/<run>.csv`` + ``.json`` (see :func:`ipdrop.chapters
 With ``--add`` the epochs already in a stored table are kept and only the missing ones are computed (same
 settings required). Threads: 1 by default (the machine is shared).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,7 +19,9 @@ from pathlib import Path
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("run_dir")
-    p.add_argument("--name", help="name in the store (default: the run folder's parent and name, e.g. fc_mnist-var0.2-seed0)")
+    p.add_argument(
+        "--name", help="name in the store (default: the run folder's parent and name, e.g. fc_mnist-var0.2-seed0)"
+    )
     p.add_argument("--store", default="results/reliability")
     p.add_argument("--epochs", type=int, nargs="+", default=[2, 20, 100, 200])
     p.add_argument("--sizes", type=int, nargs="+", default=[1000, 2000, 5000, 10000])
@@ -39,8 +42,17 @@ def main(argv=None) -> int:
 
     run = Path(a.run_dir)
     name = a.name or f"{run.parent.name}-{run.name}"
-    settings = dict(run_dir=str(run), epochs=a.epochs, sizes=a.sizes, seeds=a.seeds, n_bins=a.n_bins,
-                    ref_bins=a.ref_bins, n_noise=a.n_noise, split=a.split, threads=a.threads)
+    settings = dict(
+        run_dir=str(run),
+        epochs=a.epochs,
+        sizes=a.sizes,
+        seeds=a.seeds,
+        n_bins=a.n_bins,
+        ref_bins=a.ref_bins,
+        n_noise=a.n_noise,
+        split=a.split,
+        threads=a.threads,
+    )
     old, wall_old = None, 0.0
     epochs = list(a.epochs)
     if a.add:
@@ -56,9 +68,21 @@ def main(argv=None) -> int:
             wall_old = float(meta.get("wall_time_s") or 0.0)
             epochs = [e for e in a.epochs if e not in set(old["epoch"])]
     t0 = time.perf_counter()
-    df = rel.run_reliability_table(run, epochs=epochs, sizes=a.sizes, seeds=a.seeds, split=a.split,
-                                   n_noise=a.n_noise, n_bins=a.n_bins, ref_bins=a.ref_bins, progress=True) \
-        if epochs else None
+    df = (
+        rel.run_reliability_table(
+            run,
+            epochs=epochs,
+            sizes=a.sizes,
+            seeds=a.seeds,
+            split=a.split,
+            n_noise=a.n_noise,
+            n_bins=a.n_bins,
+            ref_bins=a.ref_bins,
+            progress=True,
+        )
+        if epochs
+        else None
+    )
     wall = time.perf_counter() - t0 + wall_old
     if old is not None and df is not None:
         attrs = df.attrs

@@ -53,15 +53,17 @@ def _fake_run(tmp_path, epochs=(1, 3), n=120, d=3):
     rng = np.random.default_rng(0)
     for ep in epochs:
         z = np.log1p(np.exp(rng.standard_normal((n, d)) * ep))
-        runstore.save_representations(run, ep, {"train": SplitData(epoch=ep, split="train", z=z,
-                                                                   y=rng.integers(0, 10, n))})
+        runstore.save_representations(
+            run, ep, {"train": SplitData(epoch=ep, split="train", z=z, y=rng.integers(0, 10, n))}
+        )
     return run
 
 
 def test_run_table_columns_and_store(tmp_path):
     run = _fake_run(tmp_path)
-    df = rel.run_reliability_table(run, epochs=(1, 3, 99), sizes=(50, 120, 500), seeds=(0, 1), n_bins=(3, 30),
-                                   ref_bins=(10,))
+    df = rel.run_reliability_table(
+        run, epochs=(1, 3, 99), sizes=(50, 120, 500), seeds=(0, 1), n_bins=(3, 30), ref_bins=(10,)
+    )
     assert list(df.columns) == list(rel.TABLE_COLUMNS)
     assert df.attrs["missing"] == [99] and df.attrs["dropped_sizes"] == [500]
     assert df.attrs["variance"] == 0.2 and df.attrs["activation"] == "softplus"
@@ -111,8 +113,21 @@ def _hand_table(drift):
     for ep, base in ((1, 5.0), (2, 4.0)):
         for n, shift in ((100, 0.0), (1000, drift)):
             for s, jitter in ((0, -0.01), (1, 0.01)):
-                rows.append(dict(run="r", epoch=ep, split="train", n=n, seed=s, estimator="mixture-heldout",
-                                 value=base + shift + jitter, mc_error=0.01, d=4, log_n=math.log(n), seconds=0.0))
+                rows.append(
+                    dict(
+                        run="r",
+                        epoch=ep,
+                        split="train",
+                        n=n,
+                        seed=s,
+                        estimator="mixture-heldout",
+                        value=base + shift + jitter,
+                        mc_error=0.01,
+                        d=4,
+                        log_n=math.log(n),
+                        seconds=0.0,
+                    )
+                )
     return pd.DataFrame(rows)
 
 
@@ -145,8 +160,9 @@ def test_figures_draw_every_view_and_the_log_n_curve(tmp_path):
     assert sum("mixture" in lab for lab in labels) == 3
     with pytest.raises(ValueError, match="dim = 5"):
         rel.reliability_toy_figure(toy_df, 5)
-    df = rel.run_reliability_table(_fake_run(tmp_path), epochs=(1, 3), sizes=(50, 120), seeds=(0, 1),
-                                   n_bins=(3, 30), ref_bins=(3, 30))
+    df = rel.run_reliability_table(
+        _fake_run(tmp_path), epochs=(1, 3), sizes=(50, 120), seeds=(0, 1), n_bins=(3, 30), ref_bins=(3, 30)
+    )
     fig = rel.reliability_run_figure(df)
     assert len(fig.axes) == 4  # three views + the epoch colour bar
     fig = rel.reliability_binning_figure(df)

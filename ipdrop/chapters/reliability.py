@@ -69,8 +69,16 @@ def _mixture_all(fx, variance, n_noise, seed, device, zero_patterns=True, n_cent
     from ..estimators import GaussianDropoutMI
 
     n = fx.shape[0]
-    est = GaussianDropoutMI(variance=variance, n_noise=n_noise, mode="all", n_centers=min(n_centers, n), seed=seed,
-                            device=device, progress=False, zero_patterns=zero_patterns)
+    est = GaussianDropoutMI(
+        variance=variance,
+        n_noise=n_noise,
+        mode="all",
+        n_centers=min(n_centers, n),
+        seed=seed,
+        device=device,
+        progress=False,
+        zero_patterns=zero_patterns,
+    )
     return est.estimate(fx)
 
 
@@ -114,8 +122,19 @@ def toy_views_vs_n(
                         continue
                     r = res[view]
                     mc = np.nan if r.mc_error is None else float(r.mc_error)
-                    rows.append(dict(dim=dim, variance=var, n=n, view=view, estimate=float(r.value), mc_error=mc,
-                                     exact=exact, ratio=float(r.value) / exact, log_n=math.log(n)))
+                    rows.append(
+                        dict(
+                            dim=dim,
+                            variance=var,
+                            n=n,
+                            view=view,
+                            estimate=float(r.value),
+                            mc_error=mc,
+                            exact=exact,
+                            ratio=float(r.value) / exact,
+                            log_n=math.log(n),
+                        )
+                    )
     return pd.DataFrame(rows)
 
 
@@ -202,8 +221,10 @@ def run_reliability_table(
     missing = [e for e in epochs if e not in stored]
     use = [e for e in epochs if e in stored]
     if not use:
-        raise ValueError(f"{run}: none of the epochs {list(epochs)} has stored representations "
-                         f"(stored: {sorted(stored)[:10]}{' ...' if len(stored) > 10 else ''})")
+        raise ValueError(
+            f"{run}: none of the epochs {list(epochs)} has stored representations "
+            f"(stored: {sorted(stored)[:10]}{' ...' if len(stored) > 10 else ''})"
+        )
     rows, dropped = [], set()
     bar = None
     if progress:
@@ -228,26 +249,39 @@ def run_reliability_table(
                     res = _mixture_all(z, variance, n_noise, int(s), device, zero_patterns=zero_patterns)
                     errors = dict(res.errors)
                 except ValueError as exc:  # every view failed (e.g. all-distinct zero patterns)
-                    res, errors = {}, {v: str(exc) for v in VIEWS}
+                    res = {}
                 dt = time.perf_counter() - t0
                 for view in VIEWS:
                     r = res.get(view)
-                    rows.append(dict(base, estimator=f"mixture-{view}",
-                                     value=np.nan if r is None else float(r.value),
-                                     mc_error=np.nan if r is None or r.mc_error is None else float(r.mc_error),
-                                     seconds=dt))
+                    rows.append(
+                        dict(
+                            base,
+                            estimator=f"mixture-{view}",
+                            value=np.nan if r is None else float(r.value),
+                            mc_error=np.nan if r is None or r.mc_error is None else float(r.mc_error),
+                            seconds=dt,
+                        )
+                    )
                 for b in n_bins:
                     t0 = time.perf_counter()
                     v = float(binning_mi_xz(z, n_bins=int(b)).value)
-                    rows.append(dict(base, estimator=f"binning-{b}", value=v, mc_error=np.nan,
-                                     seconds=time.perf_counter() - t0))
+                    rows.append(
+                        dict(base, estimator=f"binning-{b}", value=v, mc_error=np.nan, seconds=time.perf_counter() - t0)
+                    )
                 if ref_bins:
                     zn = reference_noisy(z, variance, seed=int(s))  # one noisy draw per input, shared by all counts
                     for b in ref_bins:
                         t0 = time.perf_counter()
                         v = float(binning_ref_mi_xz(zn, int(b)).value)
-                        rows.append(dict(base, estimator=f"binning-ref-{b}", value=v, mc_error=np.nan,
-                                         seconds=time.perf_counter() - t0))
+                        rows.append(
+                            dict(
+                                base,
+                                estimator=f"binning-ref-{b}",
+                                value=v,
+                                mc_error=np.nan,
+                                seconds=time.perf_counter() - t0,
+                            )
+                        )
             if bar is not None:
                 bar.update(1)
     if bar is not None:
@@ -260,8 +294,9 @@ def run_reliability_table(
     return df
 
 
-def store_reliability_table(df: pd.DataFrame, store_dir, run_name: str, *, settings: dict | None = None,
-                            wall_time_s: float | None = None) -> tuple[Path, Path]:
+def store_reliability_table(
+    df: pd.DataFrame, store_dir, run_name: str, *, settings: dict | None = None, wall_time_s: float | None = None
+) -> tuple[Path, Path]:
     """Write ``<store_dir>/<run_name>.csv`` (the table) and ``<run_name>.json`` (settings, versions, CPU,
     threads, git commit, wall time) atomically. Returns the two paths."""
     from .. import runstore
@@ -338,8 +373,9 @@ def _means(df: pd.DataFrame) -> pd.DataFrame:
     g = df.groupby(["estimator", "epoch", "n"])
     out = g["value"].agg(["mean", "std", "count"])
     # combined MC error of the seed mean: sqrt(sum e_s^2) / n_seeds
-    out["mc_error"] = g["mc_error"].apply(lambda e: math.sqrt(np.nansum(np.square(e))) / max(len(e), 1)
-                                          if np.isfinite(e).any() else np.nan)
+    out["mc_error"] = g["mc_error"].apply(
+        lambda e: math.sqrt(np.nansum(np.square(e))) / max(len(e), 1) if np.isfinite(e).any() else np.nan
+    )
     return out.reset_index()
 
 
@@ -351,14 +387,28 @@ def n_drift_table(df: pd.DataFrame) -> pd.DataFrame:
     for (est, ep), g in m.groupby(["estimator", "epoch"]):
         g = g.sort_values("n")
         lo, hi = g.iloc[0], g.iloc[-1]
-        rows.append(dict(estimator=est, epoch=int(ep), n_min=int(lo["n"]), value_n_min=lo["mean"],
-                         n_max=int(hi["n"]), value_n_max=hi["mean"], n_drift=hi["mean"] - lo["mean"],
-                         log_n_ratio=math.log(hi["n"] / lo["n"])))
+        rows.append(
+            dict(
+                estimator=est,
+                epoch=int(ep),
+                n_min=int(lo["n"]),
+                value_n_min=lo["mean"],
+                n_max=int(hi["n"]),
+                value_n_max=hi["mean"],
+                n_drift=hi["mean"] - lo["mean"],
+                log_n_ratio=math.log(hi["n"] / lo["n"]),
+            )
+        )
     return pd.DataFrame(rows)
 
 
-def epoch_change_vs_drift(df: pd.DataFrame, *, estimators: Sequence[str] | None = None,
-                          pairs: Sequence[tuple[int, int]] | None = None, se_factor: float = 2.0) -> pd.DataFrame:
+def epoch_change_vs_drift(
+    df: pd.DataFrame,
+    *,
+    estimators: Sequence[str] | None = None,
+    pairs: Sequence[tuple[int, int]] | None = None,
+    se_factor: float = 2.0,
+) -> pd.DataFrame:
     """Is each epoch-to-epoch change larger than the estimator's noise and its N-drift?
 
     For every estimator and pair of epochs (default: consecutive analysed epochs), at the largest N:
@@ -396,29 +446,66 @@ def epoch_change_vs_drift(df: pd.DataFrame, *, estimators: Sequence[str] | None 
                     signs.append(np.sign(by_n[-1]))
             consistent = len(set(signs)) == 1
             nd = float(max(abs(drift.get((est, a), np.nan)), abs(drift.get((est, b), np.nan))))
-            rows.append(dict(estimator=est, epoch_a=int(a), epoch_b=int(b), n=n_max, change=change,
-                             change_n_min=by_n[0] if by_n else np.nan, mc_noise=mc,
-                             seed_spread=spread, n_drift=nd, sign_consistent=consistent,
-                             verdict=judge_change(change, max(mc, spread), nd, consistent)))
+            rows.append(
+                dict(
+                    estimator=est,
+                    epoch_a=int(a),
+                    epoch_b=int(b),
+                    n=n_max,
+                    change=change,
+                    change_n_min=by_n[0] if by_n else np.nan,
+                    mc_noise=mc,
+                    seed_spread=spread,
+                    n_drift=nd,
+                    sign_consistent=consistent,
+                    verdict=judge_change(change, max(mc, spread), nd, consistent),
+                )
+            )
     return pd.DataFrame(rows)
 
 
 # --------------------------------------------------------------------------- a short run for the quick profile
 
 
-def train_quick_run(out_dir, *, model: str = "fc", variance: float = 0.2, epochs: int = 4, ip_epochs=(1, 2, 4),
-                    ip_n_train: int = 2000, subset: str = "embedded", lr: float = 0.1, batch_size: int = 64,
-                    seed: int = 0, device: str = "cpu", num_threads: int | None = 1) -> Path:
+def train_quick_run(
+    out_dir,
+    *,
+    model: str = "fc",
+    variance: float = 0.2,
+    epochs: int = 4,
+    ip_epochs=(1, 2, 4),
+    ip_n_train: int = 2000,
+    subset: str = "embedded",
+    lr: float = 0.1,
+    batch_size: int = 64,
+    seed: int = 0,
+    device: str = "cpu",
+    num_threads: int | None = 1,
+) -> Path:
     """Train ``model`` with Gaussian dropout (Var(D) = ``variance``) briefly and keep the representations of
     ``ip_n_train`` training inputs at ``ip_epochs`` (``RUN/reps/``), for :func:`run_reliability_table`.
     Only the variational I(Y;Z) is tracked during training (cheap); everything else is computed afterwards.
     Returns the run folder (``out_dir``); an existing complete run with the same config is reused."""
     from ..training import TrainConfig, train
 
-    cfg = TrainConfig(model=model, dataset="mnist", dropout="gaussian", variance=variance, epochs=epochs,
-                      ip_epochs=list(ip_epochs), ip_n_train=ip_n_train, ip_n_test=min(ip_n_train, 1000),
-                      subset=subset, lr=lr, batch_size=batch_size, estimators=("variational",),
-                      save_representations=True, seed=seed, device=device, num_threads=num_threads)
+    cfg = TrainConfig(
+        model=model,
+        dataset="mnist",
+        dropout="gaussian",
+        variance=variance,
+        epochs=epochs,
+        ip_epochs=list(ip_epochs),
+        ip_n_train=ip_n_train,
+        ip_n_test=min(ip_n_train, 1000),
+        subset=subset,
+        lr=lr,
+        batch_size=batch_size,
+        estimators=("variational",),
+        save_representations=True,
+        seed=seed,
+        device=device,
+        num_threads=num_threads,
+    )
     train(cfg, out_dir, progress=False)
     return Path(out_dir)
 
@@ -442,8 +529,18 @@ def compression_by_n(df: pd.DataFrame, estimator: str, **rule) -> pd.DataFrame:
         c = compression(vals.columns.to_numpy(), vals.to_numpy(), errs.to_numpy(), **rule)
         if c is None:
             continue
-        rows.append(dict(estimator=estimator, n=int(n), peak=c.peak, epoch_peak=c.epoch_peak, final=c.final,
-                         drop=c.drop, threshold=c.threshold, compressed=c.compressed))
+        rows.append(
+            dict(
+                estimator=estimator,
+                n=int(n),
+                peak=c.peak,
+                epoch_peak=c.epoch_peak,
+                final=c.final,
+                drop=c.drop,
+                threshold=c.threshold,
+                compressed=c.compressed,
+            )
+        )
     return pd.DataFrame(rows)
 
 
@@ -474,22 +571,42 @@ def sec5_checks(df: pd.DataFrame, *, log_n_tol: float = 0.05, from_epoch: int = 
             v = "supported"
         else:
             v = "N-dependent"
-        rows.append(dict(statement="our estimator shows compression", estimator=est, verdict=v,
-                         evidence=f"compressed at N = {', '.join(str(n) for n in c.loc[c['compressed'], 'n']) or 'none'}"
-                                  f"; drop at N = {int(top['n'])}: {top['drop']:.3g} nats; max |N-drift| {nd:.3g}"))
-    binned = [e for e in ests if e.startswith("binning") and e.rsplit("-", 1)[-1].isdigit()
-              and int(e.rsplit("-", 1)[-1]) >= 30]
+        rows.append(
+            dict(
+                statement="our estimator shows compression",
+                estimator=est,
+                verdict=v,
+                evidence=f"compressed at N = {', '.join(str(n) for n in c.loc[c['compressed'], 'n']) or 'none'}"
+                f"; drop at N = {int(top['n'])}: {top['drop']:.3g} nats; max |N-drift| {nd:.3g}",
+            )
+        )
+    binned = [
+        e
+        for e in ests
+        if e.startswith("binning") and e.rsplit("-", 1)[-1].isdigit() and int(e.rsplit("-", 1)[-1]) >= 30
+    ]
     for est in binned:
         c = compression_by_n(df, est, from_epoch=from_epoch)
         v = "undercut" if c["compressed"].any() else "supported"
-        rows.append(dict(statement="binning shows no compression", estimator=est, verdict=v,
-                         evidence=f"compressed at N = {', '.join(str(n) for n in c.loc[c['compressed'], 'n']) or 'none'}"))
+        rows.append(
+            dict(
+                statement="binning shows no compression",
+                estimator=est,
+                verdict=v,
+                evidence=f"compressed at N = {', '.join(str(n) for n in c.loc[c['compressed'], 'n']) or 'none'}",
+            )
+        )
     for est in binned:
         s = df[df["estimator"] == est]
         gap = float((s["log_n"] - s["value"]).abs().max())
-        rows.append(dict(statement="|S| is insufficient for binning", estimator=est,
-                         verdict="supported" if gap <= log_n_tol else "not shown",
-                         evidence=f"max |log N - estimate| = {gap:.3g} nats over every epoch, N, seed"))
+        rows.append(
+            dict(
+                statement="|S| is insufficient for binning",
+                estimator=est,
+                verdict="supported" if gap <= log_n_tol else "not shown",
+                evidence=f"max |log N - estimate| = {gap:.3g} nats over every epoch, N, seed",
+            )
+        )
     return pd.DataFrame(rows, columns=["statement", "estimator", "verdict", "evidence"])
 
 
