@@ -157,6 +157,18 @@ def test_runner_keeps_a_reference_whose_outputs_only_differ_in_timings():
     assert runner.comparable(split, pats) == runner.comparable(nb("log N = 6.21\ntable\n"), pats)
 
 
+def test_runner_hides_the_injected_parameters_cell_and_keeps_ids():
+    runner = _script("run_notebooks")
+    own = nbformat.v4.new_code_cell("seed = 0", metadata={"tags": ["parameters"]})
+    injected = nbformat.v4.new_code_cell('profile = "quick"', metadata={"tags": ["injected-parameters"]})
+    nb = nbformat.v4.new_notebook(cells=[own, injected])
+    runner.normalize(nb, "x")
+    runner.normalize(nb, "x")  # idempotent
+    assert [c.id for c in nb.cells] == ["x-0", "x-1"]
+    assert nb.cells[0].metadata["tags"] == ["parameters"]  # the chapter's own cell stays visible
+    assert nb.cells[1].metadata["tags"] == ["injected-parameters", "remove-cell"]
+
+
 @pytest.mark.parametrize("args", [["--profile", "paper"], ["-p", "seed", "1"]])
 def test_runner_never_overwrites_the_references_with_other_settings(args):
     runner = _script("run_notebooks")
