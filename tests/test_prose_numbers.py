@@ -107,7 +107,7 @@ def test_typed_numbers_are_found():
     assert typed_numbers("The estimate is 3.21 nats.") == [typed_numbers("The estimate is 3.21 nats.")[0]]
     assert "'3.21'" in typed_numbers("The estimate is 3.21 nats.")[0]
     assert len(typed_numbers("after 12 epochs the accuracy is 96.4% and N = 5,000")) == 3
-    assert typed_numbers("the slope is -0.93") and typed_numbers("a band of 90%")
+    assert typed_numbers("the slope is -0.93") and typed_numbers("a band of 80%")
 
 
 def test_glued_quoted_and_referenced_numbers_pass():

@@ -22,10 +22,18 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["claims", "theory", "estimator", "planes", "sweeps", "paper"]
+__all__ = ["claims", "theory", "estimator", "planes", "sweeps", "paper", "GlueText"]
+
+
+class GlueText(str):
+    """A string that ``myst_nb.glue`` shows without quotes in ``{glue:text}`` (its plain-text repr is itself):
+    ``glue("key", GlueText("above in 2 dimensions"), display=False)``."""
+
+    def __repr__(self) -> str:
+        return str(self)
 
 
 def __getattr__(name: str) -> Any:
-    if name in __all__:
+    if name in __all__ and name != "GlueText":
         return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
