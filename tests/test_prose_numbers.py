@@ -83,7 +83,7 @@ def typed_numbers(text: str) -> list[str]:
         plain = n.rstrip("%")
         if n in ALLOWED or plain in ALLOWED and not n.endswith("%"):
             continue
-        if re.fullmatch(r"\d", plain):  # single digits: counts
+        if re.fullmatch(r"\d", n):  # single digits (not percentages): counts
             continue
         if re.fullmatch(r"(19|20)\d\d", plain):  # years
             continue
