@@ -116,3 +116,11 @@ def test_claims_table_has_every_status_known_and_counts(tmp_path):
     assert t.key.is_unique
     counts = claims.status_counts(t)
     assert sum(counts.values()) == len(t) and counts[P] == len(t) - 7
+
+
+def test_a_run_still_training_decides_nothing(tmp_path):
+    cfg = dict(model="fc", dropout="gaussian", variance=0.2, seed=0, epochs=10, ip_n_train=1000, ip_n_test=1000)
+    _write_run(tmp_path, "fc_mnist", "var0.2-seed0", cfg, _fc_rows([1.0, 3.0, 2.5, 2.0], [2.0] * 4))  # epoch 3 of 10
+    rows = {r["key"]: r for r in claims.store_claims(tmp_path)}
+    assert rows["fc_compress_0.2"]["status"] == P
+    assert rows["acc_fc_mnist"]["status"] == P

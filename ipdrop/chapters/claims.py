@@ -257,6 +257,16 @@ def _final_accuracy(df: pd.DataFrame, split: str, **where) -> float:
     return 100.0 * float(last.value.mean())
 
 
+def _complete(df: pd.DataFrame) -> pd.DataFrame:
+    """Only the runs that reached their configured ``epochs`` (a run still training decides nothing)."""
+    if df.empty or "epochs" not in df.columns:
+        return df
+    last = df.groupby("run").epoch.transform("max")
+    target = pd.to_numeric(df["epochs"], errors="coerce")
+    keep = target.isna() | (last >= target)
+    return df[keep].reset_index(drop=True) if keep.any() else df.iloc[0:0]
+
+
 def _compression_row(key, claim, paper_ref, where, df, verdicts, experiment, estimator, sel, expected="compresses"):
     rule = f"verdict of {estimator} (train) is '{expected}' (analysis.compression + N-drift)"
     if df.empty:
@@ -273,7 +283,7 @@ def store_claims(root: str | os.PathLike | None = None, *, dropout_view: str = D
     from . import paper
 
     def load(exp):
-        return paper.load_experiment(exp, root) if exp in paper.experiments(root) else pd.DataFrame()
+        return _complete(paper.load_experiment(exp, root)) if exp in paper.experiments(root) else pd.DataFrame()
 
     def verdicts(df, ests, by):
         if df.empty:
