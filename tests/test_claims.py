@@ -1,5 +1,6 @@
 """The claims chapter's driver: every decision rule on hand-made inputs (both outcomes), and the store claims
 from a hand-made store (a missing experiment is pending with its command)."""
+
 import json
 import math
 
@@ -41,16 +42,38 @@ def test_decreasing_rule_both_outcomes():
     assert claims.rule_decreasing([], []) == P
 
 
-NUMBERS = dict(bern_slope=0.93, bern_slope_limit=0.9375, gauss_slope=-0.01, gauss_gap=0.003, gauss_value=1.0,
-               gauss_log_n=6.9, ex34_slope=-1.6, relu_shrink=0.15, toy_low_err=0.03, toy_bin_err=0.5,
-               toy_edge_err=0.85, toy_cap_over=-0.04, toy_log_n=5.7, toy_exact_hi=11.4, toy_cap_frac=0.99)
+NUMBERS = dict(
+    bern_slope=0.93,
+    bern_slope_limit=0.9375,
+    gauss_slope=-0.01,
+    gauss_gap=0.003,
+    gauss_value=1.0,
+    gauss_log_n=6.9,
+    ex34_slope=-1.6,
+    relu_shrink=0.15,
+    toy_low_err=0.03,
+    toy_bin_err=0.5,
+    toy_edge_err=0.85,
+    toy_cap_over=-0.04,
+    toy_log_n=5.7,
+    toy_exact_hi=11.4,
+    toy_cap_frac=0.99,
+)
 
 
 def test_theory_claims_follow_their_numbers():
     rows = {r["key"]: r["status"] for r in claims.theory_claims(NUMBERS)}
     assert set(rows.values()) == {R} and len(rows) == 7
-    bad = dict(NUMBERS, bern_slope=0.3, gauss_gap=0.4, ex34_slope=-0.1, relu_shrink=0.9, toy_low_err=0.5,
-               toy_edge_err=0.1, toy_cap_over=0.2)
+    bad = dict(
+        NUMBERS,
+        bern_slope=0.3,
+        gauss_gap=0.4,
+        ex34_slope=-0.1,
+        relu_shrink=0.9,
+        toy_low_err=0.5,
+        toy_edge_err=0.1,
+        toy_cap_over=0.2,
+    )
     rows = {r["key"]: r["status"] for r in claims.theory_claims(bad)}
     assert set(rows.values()) == {NR}, rows
 
@@ -68,8 +91,16 @@ def _fc_rows(curve, binning_curve):
         rows.append(dict(epoch=e, split="train", estimator="mixture-paper", quantity="I(X;Z)", value=v, mc_error=0.01))
         for est in claims.PAPER_BINNINGS:
             rows.append(dict(epoch=e, split="train", estimator=est, quantity="I(X;Z)", value=b, mc_error=np.nan))
-        rows.append(dict(epoch=e, split="train", estimator="binning-ref-100", quantity="I(X;Z)",
-                         value=math.log(1000) - 0.01, mc_error=np.nan))
+        rows.append(
+            dict(
+                epoch=e,
+                split="train",
+                estimator="binning-ref-100",
+                quantity="I(X;Z)",
+                value=math.log(1000) - 0.01,
+                mc_error=np.nan,
+            )
+        )
         for split, acc in (("train", 0.99), ("test", 0.975)):
             rows.append(dict(epoch=e, split=split, estimator="eval", quantity="accuracy", value=acc, mc_error=np.nan))
     return rows
@@ -88,8 +119,11 @@ def test_store_claims_from_a_hand_made_store(tmp_path, curve, expected):
     # Var(D) = 0.4 not stored: pending (no rows for that setting)
     assert rows["fc_compress_0.4"]["status"] == P
     # experiments with nothing stored are pending and name the command that makes them
-    for key, exp in (("lenet_compress_gaussian", "lenet_mnist"), ("beta_order", "fullcnn_beta"),
-                     ("acc_resnet18_cifar10", "resnet18_cifar10")):
+    for key, exp in (
+        ("lenet_compress_gaussian", "lenet_mnist"),
+        ("beta_order", "fullcnn_beta"),
+        ("acc_resnet18_cifar10", "resnet18_cifar10"),
+    ):
         assert rows[key]["status"] == P
         assert f"ipdrop reproduce params/paper_runs/{exp}.yaml --out results/{exp}" in rows[key]["measured"]
 

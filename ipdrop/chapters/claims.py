@@ -70,7 +70,7 @@ def _finite(x) -> bool:
 
 
 def rule_at_least(value, threshold: float) -> str:
-    """"reproduced" when ``value > threshold``, "not reproduced" when not, "not testable here" for a missing
+    """ "reproduced" when ``value > threshold``, "not reproduced" when not, "not testable here" for a missing
     or non-finite value."""
     if not _finite(value):
         return NOT_TESTABLE
@@ -78,7 +78,7 @@ def rule_at_least(value, threshold: float) -> str:
 
 
 def rule_at_most(value, threshold: float) -> str:
-    """"reproduced" when ``value < threshold`` (else "not reproduced"; missing: "not testable here")."""
+    """ "reproduced" when ``value < threshold`` (else "not reproduced"; missing: "not testable here")."""
     if not _finite(value):
         return NOT_TESTABLE
     return REPRODUCED if float(value) < threshold else NOT_REPRODUCED
@@ -101,7 +101,7 @@ def rule_none_compress(verdicts: Sequence[str]) -> str:
 
 
 def rule_decreasing(xs: Sequence[float], ys: Sequence[float]) -> str:
-    """"Larger x -> smaller y": reproduced when y strictly decreases along increasing x (>= 2 points)."""
+    """ "Larger x -> smaller y": reproduced when y strictly decreases along increasing x (>= 2 points)."""
     pairs = sorted((float(x), float(y)) for x, y in zip(xs, ys) if _finite(y))
     if len(pairs) < 2:
         return PENDING if not pairs else NOT_TESTABLE
@@ -112,8 +112,9 @@ def rule_decreasing(xs: Sequence[float], ys: Sequence[float]) -> str:
 def _row(key, claim, paper, where, rule, measured, status, value=math.nan) -> dict[str, Any]:
     if status not in STATUSES:
         raise ValueError(f"claim {key!r}: status must be one of {STATUSES}; got {status!r}")
-    return dict(key=key, claim=claim, paper=paper, where=where, rule=rule, measured=measured, status=status,
-                value=value)
+    return dict(
+        key=key, claim=claim, paper=paper, where=where, rule=rule, measured=measured, status=status, value=value
+    )
 
 
 def pending_row(key, claim, paper, where, rule, experiment: str) -> dict[str, Any]:
@@ -150,8 +151,9 @@ def theory_numbers(seed: int = 0) -> dict[str, float]:
     from . import estimator, theory
 
     out: dict[str, float] = {}
-    bg = theory.bernoulli_vs_gaussian(sizes=(30, 100, 300, 1000), n_bins=(10000,), keep_prob=0.5, variance=0.4,
-                                      n_noise=10, seed=seed)
+    bg = theory.bernoulli_vs_gaussian(
+        sizes=(30, 100, 300, 1000), n_bins=(10000,), keep_prob=0.5, variance=0.4, n_noise=10, seed=seed
+    )
     b = bg[bg.dropout == "bernoulli"].sort_values("n")
     out["bern_slope"] = _slope(b.log_n, b.value)
     out["bern_slope_limit"] = 1 - 0.5**4
@@ -171,8 +173,9 @@ def theory_numbers(seed: int = 0) -> dict[str, float]:
     ratio = spread.xs(10000, level="n") / spread.xs(100, level="n")
     out["relu_shrink"] = float(ratio.max())
 
-    mi = estimator.toy_mi_vs_dim(dims=(1, 2, 10), n=300, variance=0.4, n_noise=10, n_bins=(16,), bin_widths=(),
-                                 doe=(), seed=seed)
+    mi = estimator.toy_mi_vs_dim(
+        dims=(1, 2, 10), n=300, variance=0.4, n_noise=10, n_bins=(16,), bin_widths=(), doe=(), seed=seed
+    )
     mi["rel"] = (mi.value - mi.exact).abs() / mi.exact
     ours = mi.estimator.str.startswith("ours")
     out["toy_low_err"] = float(mi[ours & (mi.dim <= 2)].rel.max())
@@ -191,41 +194,80 @@ def theory_claims(numbers: dict[str, float]) -> list[dict[str, Any]]:
     """The Sec. 3/4 claim rows from :func:`theory_numbers`."""
     n = numbers
     rows = [
-        _row("thm31", "Binary dropout: I(X;Z) is infinite; binning estimates grow like log N",
-             "Thm 3.1, 3.2", "Theory, binary vs Gaussian dropout",
-             "slope of the binned estimate (10,000 bins) vs log N > 0.8",
-             f"slope = {n['bern_slope']:.2f} (limit {n['bern_slope_limit']:.3f})",
-             rule_at_least(n["bern_slope"], 0.8), n["bern_slope"]),
-        _row("thm33", "Gaussian dropout: I(X;Z) is finite (E log|f| finite)", "Thm 3.3",
-             "Theory, binary vs Gaussian dropout",
-             "slope of the mixture estimate vs log N < 0.1 and the two views agree within 0.05 nats",
-             f"slope = {n['gauss_slope']:.3f}, |held-out - dataset| = {n['gauss_gap']:.3f} nats "
-             f"(estimate {n['gauss_value']:.2f}, log N = {n['gauss_log_n']:.2f})",
-             REPRODUCED if (rule_at_most(n["gauss_slope"], 0.1) == REPRODUCED
-                            and rule_at_most(n["gauss_gap"], 0.05) == REPRODUCED) else
-             (NOT_TESTABLE if not (_finite(n["gauss_slope"]) and _finite(n["gauss_gap"])) else NOT_REPRODUCED),
-             n["gauss_slope"]),
-        _row("ex34", "Heavy-tailed input: E log f(X) diverges", "Ex. 3.4", "Theory, Example 3.4",
-             "slope of the median sample mean of log f(X) vs log2 N < -0.75 (exact: -1.5 per level)",
-             f"slope = {n['ex34_slope']:.2f}", rule_at_most(n["ex34_slope"], -0.75), n["ex34_slope"]),
-        _row("prop35", "ReLU nets with bounded input density: E log|f| finite", "Prop. 3.5", "Theory, Prop. 3.5",
-             "spread across streams at N = 10,000 / spread at N = 100 < 0.3 (finite variance: 0.1)",
-             f"ratio = {n['relu_shrink']:.3f}", rule_at_most(n["relu_shrink"], 0.3), n["relu_shrink"]),
-        _row("toy_low", "The estimator approaches the exact I(X;Z) in low dimension", "Sec. 4, Fig. 4",
-             "The estimator, I(X;Z) vs dimension", "largest |ours - exact| / exact at d = 1, 2 (both views) < 0.1",
-             f"relative error = {n['toy_low_err']:.3f}", rule_at_most(n["toy_low_err"], 0.1), n["toy_low_err"]),
-        _row("toy_high", "Binning and EDGE fail as the dimension grows", "Sec. 4, Fig. 4",
-             "The estimator, I(X;Z) vs dimension", "relative error of binning and of EDGE at d = 10 > 0.25",
-             f"binning {n['toy_bin_err']:.2f}, EDGE {n['toy_edge_err']:.2f}",
-             rule_at_least(min(n["toy_bin_err"], n["toy_edge_err"]), 0.25),
-             min(n["toy_bin_err"], n["toy_edge_err"])),
-        _row("toy_cap", "The dataset view is capped at log N", "Sec. 4, App. A.7",
-             "The estimator, I(X;Z) vs dimension",
-             "dataset view <= log N at every d, and >= 0.95 log N at d = 10 (exact value above log N)",
-             f"max(estimate - log N) = {n['toy_cap_over']:.3f}; estimate / log N = {n['toy_cap_frac']:.3f} "
-             f"(exact {n['toy_exact_hi']:.1f} > log N = {n['toy_log_n']:.2f})",
-             REPRODUCED if (n["toy_cap_over"] <= 1e-9 and n["toy_cap_frac"] >= 0.95) else NOT_REPRODUCED,
-             n["toy_cap_frac"]),
+        _row(
+            "thm31",
+            "Binary dropout: I(X;Z) is infinite; binning estimates grow like log N",
+            "Thm 3.1, 3.2",
+            "Theory, binary vs Gaussian dropout",
+            "slope of the binned estimate (10,000 bins) vs log N > 0.8",
+            f"slope = {n['bern_slope']:.2f} (limit {n['bern_slope_limit']:.3f})",
+            rule_at_least(n["bern_slope"], 0.8),
+            n["bern_slope"],
+        ),
+        _row(
+            "thm33",
+            "Gaussian dropout: I(X;Z) is finite (E log|f| finite)",
+            "Thm 3.3",
+            "Theory, binary vs Gaussian dropout",
+            "slope of the mixture estimate vs log N < 0.1 and the two views agree within 0.05 nats",
+            f"slope = {n['gauss_slope']:.3f}, |held-out - dataset| = {n['gauss_gap']:.3f} nats "
+            f"(estimate {n['gauss_value']:.2f}, log N = {n['gauss_log_n']:.2f})",
+            REPRODUCED
+            if (rule_at_most(n["gauss_slope"], 0.1) == REPRODUCED and rule_at_most(n["gauss_gap"], 0.05) == REPRODUCED)
+            else (NOT_TESTABLE if not (_finite(n["gauss_slope"]) and _finite(n["gauss_gap"])) else NOT_REPRODUCED),
+            n["gauss_slope"],
+        ),
+        _row(
+            "ex34",
+            "Heavy-tailed input: E log f(X) diverges",
+            "Ex. 3.4",
+            "Theory, Example 3.4",
+            "slope of the median sample mean of log f(X) vs log2 N < -0.75 (exact: -1.5 per level)",
+            f"slope = {n['ex34_slope']:.2f}",
+            rule_at_most(n["ex34_slope"], -0.75),
+            n["ex34_slope"],
+        ),
+        _row(
+            "prop35",
+            "ReLU nets with bounded input density: E log|f| finite",
+            "Prop. 3.5",
+            "Theory, Prop. 3.5",
+            "spread across streams at N = 10,000 / spread at N = 100 < 0.3 (finite variance: 0.1)",
+            f"ratio = {n['relu_shrink']:.3f}",
+            rule_at_most(n["relu_shrink"], 0.3),
+            n["relu_shrink"],
+        ),
+        _row(
+            "toy_low",
+            "The estimator approaches the exact I(X;Z) in low dimension",
+            "Sec. 4, Fig. 4",
+            "The estimator, I(X;Z) vs dimension",
+            "largest |ours - exact| / exact at d = 1, 2 (both views) < 0.1",
+            f"relative error = {n['toy_low_err']:.3f}",
+            rule_at_most(n["toy_low_err"], 0.1),
+            n["toy_low_err"],
+        ),
+        _row(
+            "toy_high",
+            "Binning and EDGE fail as the dimension grows",
+            "Sec. 4, Fig. 4",
+            "The estimator, I(X;Z) vs dimension",
+            "relative error of binning and of EDGE at d = 10 > 0.25",
+            f"binning {n['toy_bin_err']:.2f}, EDGE {n['toy_edge_err']:.2f}",
+            rule_at_least(min(n["toy_bin_err"], n["toy_edge_err"]), 0.25),
+            min(n["toy_bin_err"], n["toy_edge_err"]),
+        ),
+        _row(
+            "toy_cap",
+            "The dataset view is capped at log N",
+            "Sec. 4, App. A.7",
+            "The estimator, I(X;Z) vs dimension",
+            "dataset view <= log N at every d, and >= 0.95 log N at d = 10 (exact value above log N)",
+            f"max(estimate - log N) = {n['toy_cap_over']:.3f}; estimate / log N = {n['toy_cap_frac']:.3f} "
+            f"(exact {n['toy_exact_hi']:.1f} > log N = {n['toy_log_n']:.2f})",
+            REPRODUCED if (n["toy_cap_over"] <= 1e-9 and n["toy_cap_frac"] >= 0.95) else NOT_REPRODUCED,
+            n["toy_cap_frac"],
+        ),
     ]
     return rows
 
@@ -243,8 +285,10 @@ def _verdict(verdicts: pd.DataFrame, estimator: str, split: str = "train", **whe
 
 
 def _fmt_verdict(v: dict) -> str:
-    return (f"{v['verdict']}: drop {v['drop']:.3f} vs threshold {v['threshold']:.3f} nats "
-            f"({int(v['seeds'])} seed{'s' if int(v['seeds']) != 1 else ''})")
+    return (
+        f"{v['verdict']}: drop {v['drop']:.3f} vs threshold {v['threshold']:.3f} nats "
+        f"({int(v['seeds'])} seed{'s' if int(v['seeds']) != 1 else ''})"
+    )
 
 
 def _final_accuracy(df: pd.DataFrame, split: str, **where) -> float:
@@ -274,8 +318,7 @@ def _compression_row(key, claim, paper_ref, where, df, verdicts, experiment, est
     v = _verdict(verdicts, estimator, **sel)
     if v is None:
         return _row(key, claim, paper_ref, where, rule, f"no {estimator} rows for {sel} in the store", PENDING)
-    return _row(key, claim, paper_ref, where, rule, _fmt_verdict(v), rule_verdict(v["verdict"], expected),
-                v["drop"])
+    return _row(key, claim, paper_ref, where, rule, _fmt_verdict(v), rule_verdict(v["verdict"], expected), v["drop"])
 
 
 def store_claims(root: str | os.PathLike | None = None, *, dropout_view: str = DROPOUT_VIEW) -> list[dict]:
@@ -300,16 +343,46 @@ def store_claims(root: str | os.PathLike | None = None, *, dropout_view: str = D
     vbeta = verdicts(beta, ["kl", dropout_view], ("width", "beta"))
 
     for var, fig in ((0.2, "Fig. 5"), (0.4, "Fig. 15")):
-        rows.append(_compression_row(f"fc_compress_{var}", f"FC, Var(D) = {var}: I(X;Z) compresses (dropout "
-                                     "estimator)", f"Sec. 5, {fig}", "Information planes: MNIST", fc, vfc,
-                                     "fc_mnist", dropout_view, {"variance": var}))
+        rows.append(
+            _compression_row(
+                f"fc_compress_{var}",
+                f"FC, Var(D) = {var}: I(X;Z) compresses (dropout estimator)",
+                f"Sec. 5, {fig}",
+                "Information planes: MNIST",
+                fc,
+                vfc,
+                "fc_mnist",
+                dropout_view,
+                {"variance": var},
+            )
+        )
     for drop, est in (("gaussian", dropout_view), ("information", "kl")):
-        rows.append(_compression_row(f"lenet_compress_{drop}", f"LeNet, {drop} dropout: I(X;Z) compresses",
-                                     "Sec. 5, Fig. 1", "Information planes: MNIST", lenet, vlenet, "lenet_mnist",
-                                     est, {"dropout": drop}))
-    rows.append(_compression_row("resnet_compress", "ResNet18: I(X;Z) compresses", "Sec. 5, Fig. 6",
-                                 "Information planes: CIFAR-10 (CPU-reduced)", resnet, vres, "resnet18_cifar10",
-                                 dropout_view, {}))
+        rows.append(
+            _compression_row(
+                f"lenet_compress_{drop}",
+                f"LeNet, {drop} dropout: I(X;Z) compresses",
+                "Sec. 5, Fig. 1",
+                "Information planes: MNIST",
+                lenet,
+                vlenet,
+                "lenet_mnist",
+                est,
+                {"dropout": drop},
+            )
+        )
+    rows.append(
+        _compression_row(
+            "resnet_compress",
+            "ResNet18: I(X;Z) compresses",
+            "Sec. 5, Fig. 6",
+            "Information planes: CIFAR-10 (CPU-reduced)",
+            resnet,
+            vres,
+            "resnet18_cifar10",
+            dropout_view,
+            {},
+        )
+    )
 
     # no compression with binning (the paper's code's binning, FC at Var(D) = 0.2)
     rule = f"no verdict of {', '.join(PAPER_BINNINGS)} (train, Var(D) = 0.2) is 'compresses'"
@@ -320,43 +393,81 @@ def store_claims(root: str | os.PathLike | None = None, *, dropout_view: str = D
         vs = [_verdict(vfc, e, variance=0.2) for e in PAPER_BINNINGS]
         got = [(e, v) for e, v in zip(PAPER_BINNINGS, vs) if v is not None]
         measured = "; ".join(f"{e}: {v['verdict']} (drop {v['drop']:.3f})" for e, v in got) or "no binning rows"
-        rows.append(_row("binning_none", claim, ref, where, rule, measured,
-                         rule_none_compress([v["verdict"] for _, v in got]),
-                         max((v["drop"] for _, v in got), default=math.nan)))
+        rows.append(
+            _row(
+                "binning_none",
+                claim,
+                ref,
+                where,
+                rule,
+                measured,
+                rule_none_compress([v["verdict"] for _, v in got]),
+                max((v["drop"] for _, v in got), default=math.nan),
+            )
+        )
 
     # fine binning collapses to log N (Fig. 14)
     rule = "binning-ref-100 (train) >= 0.95 log N at every epoch >= 1, N = the IP training subset"
     claim, ref = "Fine binning collapses to log N", "Sec. 5, Fig. 14"
-    sel = fc[(fc.estimator == "binning-ref-100") & (fc.split == "train") & (fc.quantity == "I(X;Z)")
-             & (fc.epoch >= 1)] if not fc.empty else fc
+    sel = (
+        fc[(fc.estimator == "binning-ref-100") & (fc.split == "train") & (fc.quantity == "I(X;Z)") & (fc.epoch >= 1)]
+        if not fc.empty
+        else fc
+    )
     if fc.empty:
         rows.append(pending_row("binning_collapse", claim, ref, where, rule, "fc_mnist"))
     elif sel.empty:
         rows.append(_row("binning_collapse", claim, ref, where, rule, "no binning-ref-100 rows", PENDING))
     else:
         frac = float((sel.value / np.log(sel.ip_n_train.astype(float))).min())
-        rows.append(_row("binning_collapse", claim, ref, where, rule, f"min estimate / log N = {frac:.3f}",
-                         rule_at_least(frac, 0.95 - 1e-12), frac))
+        rows.append(
+            _row(
+                "binning_collapse",
+                claim,
+                ref,
+                where,
+                rule,
+                f"min estimate / log N = {frac:.3f}",
+                rule_at_least(frac, 0.95 - 1e-12),
+                frac,
+            )
+        )
 
     # the beta study (Fig. 7)
     where_b = "Information dropout and beta (CPU-reduced)"
     full_w = float(beta.width.max()) if not beta.empty else math.nan
     rule = "final I(X;Z) (KL bound, train, full width) strictly decreases with beta"
     if beta.empty:
-        rows.append(pending_row("beta_order", "Larger beta -> smaller I(X;Z)", "Sec. 5, Fig. 7", where_b, rule,
-                                "fullcnn_beta"))
+        rows.append(
+            pending_row("beta_order", "Larger beta -> smaller I(X;Z)", "Sec. 5, Fig. 7", where_b, rule, "fullcnn_beta")
+        )
     else:
-        kl = beta[(beta.estimator == "kl") & (beta.split == "train") & (beta.quantity == "I(X;Z)")
-                  & np.isclose(beta.width.astype(float), full_w)]
+        kl = beta[
+            (beta.estimator == "kl")
+            & (beta.split == "train")
+            & (beta.quantity == "I(X;Z)")
+            & np.isclose(beta.width.astype(float), full_w)
+        ]
         fin = kl[kl.epoch == kl.groupby("run").epoch.transform("max")].groupby("beta").value.mean()
-        rows.append(_row("beta_order", "Larger beta -> smaller I(X;Z)", "Sec. 5, Fig. 7", where_b, rule,
-                         ", ".join(f"beta {b:g}: {v:.2f}" for b, v in fin.items()) or "no KL rows",
-                         rule_decreasing(fin.index, fin.values) if len(fin) else PENDING,
-                         float(fin.iloc[-1] - fin.iloc[0]) if len(fin) else math.nan))
+        rows.append(
+            _row(
+                "beta_order",
+                "Larger beta -> smaller I(X;Z)",
+                "Sec. 5, Fig. 7",
+                where_b,
+                rule,
+                ", ".join(f"beta {b:g}: {v:.2f}" for b, v in fin.items()) or "no KL rows",
+                rule_decreasing(fin.index, fin.values) if len(fin) else PENDING,
+                float(fin.iloc[-1] - fin.iloc[0]) if len(fin) else math.nan,
+            )
+        )
     rule = "error at beta = 20 minus the lowest error of the other betas >= half the paper's (2.5 / 5 points)"
     if beta.empty:
-        rows.append(pending_row("beta20_cost", "beta = 20 costs ~5% test / ~10% train error", "Sec. 5",
-                                where_b, rule, "fullcnn_beta"))
+        rows.append(
+            pending_row(
+                "beta20_cost", "beta = 20 costs ~5% test / ~10% train error", "Sec. 5", where_b, rule, "fullcnn_beta"
+            )
+        )
     else:
         full = beta[np.isclose(beta.width.astype(float), full_w)]
         cost = {}
@@ -365,28 +476,64 @@ def store_claims(root: str | os.PathLike | None = None, *, dropout_view: str = D
             if 20.0 in accs and len(accs) > 1:
                 cost[split] = max(a for b, a in accs.items() if b != 20.0) - accs[20.0]
         if len(cost) < 2:
-            rows.append(_row("beta20_cost", "beta = 20 costs ~5% test / ~10% train error", "Sec. 5", where_b,
-                             rule, "beta = 20 or accuracies not stored", PENDING))
+            rows.append(
+                _row(
+                    "beta20_cost",
+                    "beta = 20 costs ~5% test / ~10% train error",
+                    "Sec. 5",
+                    where_b,
+                    rule,
+                    "beta = 20 or accuracies not stored",
+                    PENDING,
+                )
+            )
         else:
             ok = cost["test"] >= 2.5 and cost["train"] >= 5.0
-            rows.append(_row("beta20_cost", "beta = 20 costs ~5% test / ~10% train error", "Sec. 5", where_b,
-                             rule, f"test +{cost['test']:.1f}, train +{cost['train']:.1f} points",
-                             REPRODUCED if ok else NOT_REPRODUCED, cost["test"]))
+            rows.append(
+                _row(
+                    "beta20_cost",
+                    "beta = 20 costs ~5% test / ~10% train error",
+                    "Sec. 5",
+                    where_b,
+                    rule,
+                    f"test +{cost['test']:.1f}, train +{cost['train']:.1f} points",
+                    REPRODUCED if ok else NOT_REPRODUCED,
+                    cost["test"],
+                )
+            )
     rule = "no verdict of the KL bound (train, smallest width) is 'compresses'"
     if beta.empty:
-        rows.append(pending_row("small_none", "The small fullCNN does not compress", "Sec. 5, Fig. 7", where_b,
-                                rule, "fullcnn_beta"))
+        rows.append(
+            pending_row(
+                "small_none", "The small fullCNN does not compress", "Sec. 5, Fig. 7", where_b, rule, "fullcnn_beta"
+            )
+        )
     else:
-        small = vbeta[np.isclose(vbeta.width.astype(float), float(beta.width.min()))
-                      & (vbeta.estimator == "kl")] if not vbeta.empty else vbeta
+        small = (
+            vbeta[np.isclose(vbeta.width.astype(float), float(beta.width.min())) & (vbeta.estimator == "kl")]
+            if not vbeta.empty
+            else vbeta
+        )
         verd = list(small.verdict) if not small.empty else []
         measured = ", ".join(f"beta {b:g}: {v}" for b, v in zip(small.beta, small.verdict)) if verd else "no KL rows"
-        rows.append(_row("small_none", "The small fullCNN does not compress", "Sec. 5, Fig. 7", where_b, rule,
-                         measured, rule_none_compress(verd)))
+        rows.append(
+            _row(
+                "small_none",
+                "The small fullCNN does not compress",
+                "Sec. 5, Fig. 7",
+                where_b,
+                rule,
+                measured,
+                rule_none_compress(verd),
+            )
+        )
 
     # accuracies
-    for exp, model, sel in (("fc_mnist", "FC", {"variance": 0.2}), ("lenet_mnist", "LeNet", {}),
-                            ("resnet18_cifar10", "ResNet18", {})):
+    for exp, model, sel in (
+        ("fc_mnist", "FC", {"variance": 0.2}),
+        ("lenet_mnist", "LeNet", {}),
+        ("resnet18_cifar10", "ResNet18", {}),
+    ):
         target = PAPER_ACCURACY[exp]
         claim = f"{model} reaches {target:.0f}% test accuracy"
         rule = f"final test accuracy >= {target - 1:.0f}% (paper {target:.0f}% minus 1 point)"
@@ -398,13 +545,17 @@ def store_claims(root: str | os.PathLike | None = None, *, dropout_view: str = D
         reduced = not paper.deviations(exp).empty and exp == "resnet18_cifar10"
         status = NOT_TESTABLE if reduced else (rule_at_least(acc, target - 1 - 1e-9) if _finite(acc) else PENDING)
         note = " (CPU-reduced run: see its deviations)" if reduced else ""
-        rows.append(_row(f"acc_{exp}", claim, "Sec. 5", "Settings tables", rule, f"{acc:.1f}%{note}", status,
-                         acc))
+        rows.append(_row(f"acc_{exp}", claim, "Sec. 5", "Settings tables", rule, f"{acc:.1f}%{note}", status, acc))
     return rows
 
 
-def claims_table(numbers: dict[str, float] | None = None, root: str | os.PathLike | None = None, *,
-                 seed: int = 0, dropout_view: str = DROPOUT_VIEW) -> pd.DataFrame:
+def claims_table(
+    numbers: dict[str, float] | None = None,
+    root: str | os.PathLike | None = None,
+    *,
+    seed: int = 0,
+    dropout_view: str = DROPOUT_VIEW,
+) -> pd.DataFrame:
     """Every claim as one row (:func:`theory_claims` then :func:`store_claims`)."""
     numbers = theory_numbers(seed) if numbers is None else numbers
     rows = theory_claims(numbers) + store_claims(root, dropout_view=dropout_view)

@@ -283,8 +283,15 @@ def bernoulli_vs_gaussian(
         for b in n_bins:
             v = bernoulli_binning_mi(fx[:n], keep_prob, b, value_range)
             rows.append(
-                dict(dropout="bernoulli", estimator=f"binning, {b} bins", n_bins=b, n=int(n), value=v,
-                     mc_error=np.nan, input_se=np.nan)
+                dict(
+                    dropout="bernoulli",
+                    estimator=f"binning, {b} bins",
+                    n_bins=b,
+                    n=int(n),
+                    value=v,
+                    mc_error=np.nan,
+                    input_se=np.nan,
+                )
             )
         for e in _gaussian_dropout_estimates(fx[:n], variance, n_noise, noise_seed, device=device):
             rows.append(
