@@ -63,7 +63,7 @@ REFERENCE = re.compile(
     r"(?:Sec(?:s|tion|tions)?\.?|Figs?\.|Figures?|Thms?\.?|Theorems?|Props?\.|Propositions?|Ex\.|Examples?|"
     r"Eqs?\.|Equations?|Alg\.|Algorithm|App\.|Appendix|Tables?|Lemma|Def\.|Definition|Cor\.|Corollary|"
     r"Chapters?|eq\.|ICLR)"
-    r"\s*\(?[A-Z]?[\d.]+[a-z]?\)?(?:\s*(?:[-–—,]|and|or|&)\s*\(?[A-Z]?[\d.]+[a-z]?\)?)*"
+    r"\s*\(?[A-Z]?[\d.]+[a-z]?\)?(?:\s*(?:[-–—,/]|and|or|&)\s*\(?[A-Z]?[\d.]+[a-z]?\)?)*"
 )
 NUMBER = re.compile(r"(?<![\w.\-/])[−-]?\d+(?:,\d{3})*(?:\.\d+)?%?(?![\w/])")
 LAYERS = re.compile(r"\b\d+(?:\s*[-–×x]\s*\d+){2,}\b")  # 784-512-128-32-10, 28 × 28 - 512 - ...
@@ -143,7 +143,7 @@ def test_typed_numbers_are_found():
 def test_glued_quoted_and_referenced_numbers_pass():
     text = """
 The estimate is {glue:text}`x_value` nats at $N = 1000$, $$I = 3.2$$ and `n_bins=30` in code.
-See Fig. 14, Figs. 2–4 and 8–10, Thm 3.1–3.3, Prop. 3.5, Example 3.4, Sec. 5, App. A.6 and
+See Fig. 14, Figs. 2–4 and 8–10, Figs. 5/12, 1/11, 15 and 14, Thm 3.1–3.3, Prop. 3.5, Example 3.4, Sec. 5, App. A.6 and
 {numref}`fig-x`; the paper {cite:p}`adilova2023` (ICLR 2023, [arXiv:2303.00596](https://arxiv.org/abs/2303.00596)).
 The FC net 784-512-128-32-10 reaches 97% with Var(D) = 0.2 over 200 epochs on 60,000 images; 3 seeds.
 <!-- a comment with 123 -->
