@@ -158,3 +158,28 @@ def test_a_run_still_training_decides_nothing(tmp_path):
     rows = {r["key"]: r for r in claims.store_claims(tmp_path)}
     assert rows["fc_compress_0.2"]["status"] == P
     assert rows["acc_fc_mnist"]["status"] == P
+
+
+def _beta_rows(finals, acc_test, acc_train):
+    rows = []
+    for e, v in enumerate([finals * 0.5, finals]):
+        rows.append(dict(epoch=e, split="train", estimator="kl", quantity="I(X;Z)", value=v, mc_error=np.nan))
+        rows.append(dict(epoch=e, split="test", estimator="eval", quantity="accuracy", value=acc_test, mc_error=np.nan))
+        rows.append(
+            dict(epoch=e, split="train", estimator="eval", quantity="accuracy", value=acc_train, mc_error=np.nan)
+        )
+    return rows
+
+
+@pytest.mark.parametrize(
+    "order, cost, expected", [((9.0, 7.0, 4.0, 1.0), (0.06, 0.12), R), ((9.0, 7.0, 8.0, 1.0), (0.01, 0.01), NR)]
+)
+def test_beta_claims_from_a_hand_made_store(tmp_path, order, cost, expected):
+    for beta, final in zip((0.1, 1.0, 5.0, 20.0), order):
+        acc_test, acc_train = (0.80 - cost[0], 0.95 - cost[1]) if beta == 20.0 else (0.80, 0.95)
+        cfg = dict(model="fullcnn", dropout="information", beta=beta, width=0.125, seed=0, epochs=1)
+        _write_run(tmp_path, "fullcnn_beta", f"full-beta{beta:g}", cfg, _beta_rows(final, acc_test, acc_train))
+    rows = {r["key"]: r for r in claims.store_claims(tmp_path)}
+    assert rows["beta_order"]["status"] == expected
+    assert rows["beta20_cost"]["status"] == expected
+    assert "CPU-reduced" in rows["beta20_cost"]["measured"]  # the params file lists width/epochs deviations
