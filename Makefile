@@ -26,7 +26,7 @@ JB = $(VENV)/bin/jupyter-book build $(BOOK_DIR)/ -W --keep-going
 # sanitizer and the pinning from conftest.py
 NBVAL := PATH="$(abspath $(VENV))/bin:$$PATH" pytest --nbval book/nb -p no:cacheprovider
 
-.PHONY: venv book notebooks book-html test lint test-unit test-notebooks test-book run bench clean
+.PHONY: venv book notebooks book-html test lint test-slow test-unit test-notebooks test-book run bench clean
 
 # The venv is created when missing and reused otherwise; the stamp tracks pyproject.toml.
 $(VENV)/.installed: pyproject.toml
@@ -71,7 +71,11 @@ lint: venv
 	$(PY) -m mypy
 
 test-unit: venv
-	$(PINNED) $(PY) -m pytest tests -q -m "not slow" -p no:cacheprovider
+	$(PINNED) $(PY) -m pytest tests -q -p no:cacheprovider
+
+# the slow tests of the library's core (exact entropies by nested quadrature) and of the card's papermill command
+test-slow: venv
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(PINNED) $(PY) -m pytest tests/test_toy.py tests/test_book.py --run-slow -m slow -q -p no:cacheprovider
 
 test-notebooks: venv
 	$(NBVAL) -q

@@ -15,6 +15,8 @@ import importlib.util
 import os
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent
 
 
@@ -40,7 +42,18 @@ def pytest_configure(config):
     os.environ["CUDA_VISIBLE_DEVICES"] = ""
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--run-slow", action="store_true", default=False, help="also run the tests marked slow (skipped by default)"
+    )
+
+
 def pytest_collection_modifyitems(config, items):
+    if not config.getoption("--run-slow"):
+        skip = pytest.mark.skip(reason="slow: run with --run-slow")
+        for item in items:
+            if "slow" in item.keywords:
+                item.add_marker(skip)
     cells = [it for it in items if type(it).__name__ == "IPyNbCell"]
     if not cells:
         return

@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import json
 import os
+import sys as _sys
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -139,3 +140,19 @@ def _json_default(o):
     if isinstance(o, os.PathLike):
         return os.fspath(o)
     raise TypeError(f"object of type {type(o).__name__} is not JSON serialisable")
+
+
+def exit_now(status: int) -> None:
+    """End an interrupted command-line process at once, skipping the interpreter's teardown.
+
+    Everything is already on disk (atomic writes) and every run process has ended; but tearing down an
+    interpreter that imported torch takes seconds on a busy machine (measured: 5.3 s for a bare
+    ``import torch`` at load 10 on 2 cores), and a user who pressed Ctrl-C wants the prompt back.
+    Only used when ``main`` reads the real command line (``argv=None``), never when called from Python.
+    """
+    for stream in (_sys.stdout, _sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(status)

@@ -20,8 +20,11 @@ except :mod:`ipdrop._io`, so every layer may use it.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from . import _io
 
@@ -111,3 +114,37 @@ def read_results(path: str | os.PathLike):
         if c in df:
             df[c] = df[c].astype("float64")
     return df
+
+
+# --------------------------------------------------------------------------- stored representations
+
+#: folder of a run that keeps the IP representations per epoch (``epoch-XXXX.npz``; never committed)
+REPS_DIR = "reps"
+_FIELDS = ("z", "y", "logits", "alpha", "kl")
+
+
+def _reps_file(run_dir: Path, epoch: int) -> Path:
+    return Path(run_dir) / REPS_DIR / f"epoch-{int(epoch):04d}.npz"
+
+
+def save_representations(run_dir: str | os.PathLike, epoch: int, data: Mapping[str, Any]) -> Path:
+    """Write one epoch's IP arrays (``{split: SplitData}``) to ``RUN/reps/epoch-XXXX.npz`` atomically.
+
+    The noiseless representation is stored as float32 (the network's own precision, so nothing is
+    lost), labels as int64, KL values as float64.
+    """
+    arrays: dict[str, np.ndarray] = {}
+    for split, sd in data.items():
+        for f in _FIELDS:
+            v = getattr(sd, f, None)
+            if v is None:
+                continue
+            v = np.asarray(v)
+            if f in ("z", "logits", "alpha"):
+                v = v.astype(np.float32)
+            arrays[f"{split}_{f}"] = v
+    path = _reps_file(Path(run_dir), epoch)
+    with _io.atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)  # type: ignore[arg-type]
+    return path

@@ -22,10 +22,12 @@ import textwrap
 from pathlib import Path
 from typing import Sequence
 
+from . import _io
+
 __all__ = ["main", "build_parser"]
 
 # TrainConfig fields -> (argparse type, nargs, help)
-_FLOAT = ("variance", "max_alpha", "beta", "width", "lr", "momentum", "weight_decay", "gamma")
+_FLOAT = ("variance", "drop_rate", "max_alpha", "beta", "width", "lr", "momentum", "weight_decay", "gamma")
 _INT = ("kl_dataset_size", "epochs", "batch_size", "n_train", "ip_n_train", "ip_n_test", "n_noise", "mc_samples",
         "eval_batch_size", "seed", "num_threads")
 _INT_LIST = ("milestones", "n_bins")
@@ -35,6 +37,7 @@ _HELP = {
     "dataset": "mnist or cifar10",
     "dropout": "gaussian, information, bernoulli or none",
     "variance": "Var(D) of Gaussian dropout D ~ N(1, variance) (> 0)",
+    "drop_rate": "Bernoulli dropout: probability of dropping a unit, 0 <= p < 1 (required for --dropout bernoulli)",
     "max_alpha": "information dropout: largest noise scale alpha",
     "beta": "information dropout: KL weight in the paper's convention, loss = CE + beta * KL / kl_dataset_size (>= 0)",
     "kl_dataset_size": "information dropout: N_train dividing the KL term (default: the training images used)",
@@ -324,26 +327,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     status = int(args.func(args) or 0)
     if status == 130 and argv is None:
-        _exit_now(status)
+        _io.exit_now(status)
     return status
-
-
-def _exit_now(status: int) -> None:
-    """End an interrupted command-line process at once, skipping the interpreter's teardown.
-
-    Everything is already on disk (atomic writes) and every run process has ended; but tearing down an
-    interpreter that imported torch takes seconds on a busy machine (measured: 5.3 s for a bare
-    ``import torch`` at load 10 on 2 cores), and a user who pressed Ctrl-C wants the prompt back.
-    Only used when ``main`` reads the real command line (``argv=None``), never when called from Python.
-    """
-    import os
-
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):
-            pass
-    os._exit(status)
 
 
 if __name__ == "__main__":  # pragma: no cover

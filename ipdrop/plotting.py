@@ -27,6 +27,8 @@ __all__ = [
     "plot_study_planes", "plot_run_planes", "plot_binning_sweep", "plot_beta_planes", "plot_accuracy",
     # chapter 6 (sweeps)
     "plot_mean_planes",
+    # chapter 7 (reliability)
+    "reliability_toy_figure", "reliability_run_figure", "reliability_binning_figure",
 
     # the book's style (one entry point) and its helpers
     "style", "STYLE_RC", "PAGE_WIDTH", "figsize", "estimator_label", "ESTIMATOR_LABELS", "ip_axis_labels",
@@ -411,7 +413,7 @@ def epoch_colorbar(mappable, ax=None, *, label: str = "epoch", max_ticks: int = 
     data = mappable.get_array()
     vals = np.unique(np.asarray(data)[np.isfinite(np.asarray(data, float))]) if data is not None else np.array([])
     if 0 < len(vals) <= max_ticks and np.allclose(vals, np.round(vals)):
-        cb.locator = FixedLocator(np.round(vals))
+        cb.locator = FixedLocator(np.round(vals).tolist())
     else:
         cb.locator = MaxNLocator(nbins=max_ticks, integer=True)
     cb.formatter = StrMethodFormatter("{x:.0f}")
@@ -968,4 +970,131 @@ def plot_mean_planes(df: pd.DataFrame, by: str | None = None, *, x_estimator: st
     sm = plt.cm.ScalarMappable(norm=norm, cmap=colormap)
     sm.set_array(np.sort(plane["epoch"].unique()))
     epoch_colorbar(sm, ax=axes)  # integer epochs only
+    return fig
+
+
+# =========================================================================== chapter 7: reliability (beyond the paper)
+
+_VIEW_STYLE = {"dataset": ("C0", "o"), "heldout": ("C1", "s"), "paper": ("C2", "^")}
+
+
+def _log_n_curve(ax, sizes, color="0.35"):
+    """The ceiling log N of the dataset view and of binning, as a curve over the N axis (log-scaled, ticks at
+    the sizes used)."""
+    from matplotlib.ticker import FixedLocator, NullLocator
+
+    n = np.asarray(sorted(set(int(s) for s in sizes)), float)
+    grid = np.geomspace(n.min(), n.max(), 50) if n.size > 1 else n
+    ax.plot(grid, np.log(grid), ls="--", color=color, lw=0.9, zorder=0.5, label="log N")
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(FixedLocator(n))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xticklabels([f"{int(v / 1000)}k" if v >= 1000 and v % 1000 == 0 else f"{int(v)}" for v in n])
+
+
+def reliability_toy_figure(df, dim: int):
+    """Toy at one layer size: the exact I(X;Z) against the dataset, held-out and Alg. 1 views as N grows, one
+    panel per variance (log-scaled y: the views differ by orders of magnitude), error bars = 2 x MC error, with
+    log N. ``df`` from :func:`ipdrop.chapters.reliability.toy_views_vs_n`."""
+    import matplotlib.pyplot as plt
+
+    sub = df[df["dim"] == dim]
+    if sub.empty:
+        raise ValueError(f"reliability_toy_figure(): no rows with dim = {dim}; dims: {sorted(df['dim'].unique())}")
+    variances = sorted(sub["variance"].unique())
+    fig, axes = plt.subplots(1, len(variances), figsize=figsize(len(variances), aspect=0.75), squeeze=False,
+                             sharey=True)
+    for ax, var in zip(axes[0], variances):
+        s = sub[sub["variance"] == var]
+        for view, (c, m) in _VIEW_STYLE.items():
+            t = s[s["view"] == view].sort_values("n")
+            if len(t):
+                ax.errorbar(t["n"], t["estimate"], yerr=2 * t["mc_error"].fillna(0), color=c, marker=m, ms=4,
+                            capsize=2, label=estimator_label(f"mixture-{view}"))
+        exact = float(s["exact"].iloc[0])
+        ax.axhline(exact, color="k", lw=1.6, label="exact I(X;Z)")
+        _log_n_curve(ax, s["n"])
+        ax.set_yscale("log")
+        ax.set_xlabel("N (inputs)")
+        ax.set_title(f"d = {dim}, Var(D) = {var:g}: exact {exact:.1f} nats")
+    axes[0][0].set_ylabel(f"{_XQ} [nats]")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=len(labels))
+    return fig
+
+
+def _seed_summary(df):
+    g = df.groupby(["estimator", "epoch", "n"])
+    out = g["value"].agg(["mean", "std"]).reset_index()
+    mc = g["mc_error"].apply(lambda e: float(np.sqrt(np.nansum(np.square(e)))) / max(len(e), 1)).reset_index(drop=True)
+    out["mc_error"] = mc.to_numpy()
+    return out
+
+
+def reliability_run_figure(df, estimators: Sequence[str] = ("mixture-dataset", "mixture-heldout", "mixture-paper"),
+                           *, title: str | None = None, cmap: str = "viridis"):
+    """Stored representations: each estimator against N (one panel per estimator), one line per epoch (colour),
+    mean over seeds with error bars = seed spread (std) and a thin inner bar = 2 x the MC error of the mean;
+    log N dashed. ``df`` from :func:`ipdrop.chapters.reliability.run_reliability_table`."""
+    import matplotlib.pyplot as plt
+    from matplotlib import colors
+
+    ests = [e for e in estimators if e in set(df["estimator"])]
+    if not ests:
+        raise ValueError(f"reliability_run_figure(): none of {list(estimators)} in the table")
+    m = _seed_summary(df[df["estimator"].isin(ests)])
+    epochs = sorted(m["epoch"].unique())
+    norm = colors.Normalize(vmin=min(epochs), vmax=max(max(epochs), min(epochs) + 1))
+    cm = plt.get_cmap(cmap)
+    fig, axes = plt.subplots(1, len(ests), figsize=figsize(len(ests), aspect=0.9), squeeze=False)
+    for ax, est in zip(axes[0], ests):
+        s = m[m["estimator"] == est]
+        for ep in epochs:
+            t = s[s["epoch"] == ep].sort_values("n")
+            c = cm(norm(ep))
+            ax.errorbar(t["n"], t["mean"], yerr=t["std"].fillna(0), color=c, marker="o", ms=3.5, capsize=2, lw=1.2)
+            ax.errorbar(t["n"], t["mean"], yerr=2 * t["mc_error"].fillna(0), color=c, fmt="none", elinewidth=2.5)
+        _log_n_curve(ax, s["n"])
+        ax.set_xlabel("N (inputs)")
+        ax.set_title(estimator_label(est))
+    axes[0][0].set_ylabel(f"{_XQ} [nats]")
+    axes[0][0].legend(loc="best")
+    sm = plt.cm.ScalarMappable(norm=norm, cmap=cm)
+    sm.set_array(np.asarray(epochs, float))
+    epoch_colorbar(sm, ax=list(axes[0]))
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def reliability_binning_figure(df, *, epoch: int | None = None, title: str | None = None):
+    """Binning against N at one epoch (default the last): binning of the noiseless f(X) (left) and the reference
+    code's binning of one noisy draw (right), one line per bin count, mean over seeds +- std, with log N.
+    ``df`` from :func:`ipdrop.chapters.reliability.run_reliability_table`."""
+    import matplotlib.pyplot as plt
+
+    if epoch is None:
+        epoch = int(df["epoch"].max())
+    d = df[df["epoch"] == epoch]
+    if d.empty:
+        raise ValueError(f"reliability_binning_figure(): no rows at epoch {epoch}")
+    kinds = (("binning-", "noiseless f(X) binned"), ("binning-ref-", "reference code: noisy f(X)·D binned"))
+    fig, axes = plt.subplots(1, 2, figsize=figsize(2, aspect=0.8), squeeze=False, sharey=True)
+    for ax, (prefix, label) in zip(axes[0], kinds):
+        names = [e for e in d["estimator"].unique()
+                 if e.startswith(prefix) and e[len(prefix):].isdigit()]
+        names.sort(key=lambda e: int(e[len(prefix):]))
+        m = _seed_summary(d[d["estimator"].isin(names)])
+        for k, est in enumerate(names):
+            t = m[m["estimator"] == est].sort_values("n")
+            ax.errorbar(t["n"], t["mean"], yerr=t["std"].fillna(0), marker="o", ms=3.5, capsize=2,
+                        color=plt.get_cmap("plasma")(0.1 + 0.75 * k / max(1, len(names) - 1)),
+                        label=f"{int(est[len(prefix):])} bins")
+        _log_n_curve(ax, d["n"])
+        ax.set_xlabel("N (inputs)")
+        ax.set_title(f"{label}, epoch {epoch}")
+    axes[0][0].set_ylabel(f"{_XQ} [nats]")
+    axes[0][0].legend(loc="best")
+    if title:
+        fig.suptitle(title)
     return fig

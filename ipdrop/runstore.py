@@ -31,46 +31,18 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 import numpy as np
 
 from . import _io
+from ._rundir import REPS_DIR, _reps_file, save_representations
 
 __all__ = ["save_representations", "load_representations", "representation_epochs", "estimate_run",
            "load_table", "export_run", "read_params_file", "reproduce", "provenance", "REPS_DIR",
            "STORED_FILES", "check_stored_run"]
 
-REPS_DIR = "reps"
 _EST_CSV, _EST_JSON, _PROV_JSON = "estimates.csv", "estimates.json", "provenance.json"
 STORED_FILES = ("config.json", "run.json", "results.csv", _EST_CSV, _EST_JSON, _PROV_JSON)
-_FIELDS = ("z", "y", "logits", "alpha", "kl")
 _SPLITS = ("train", "test")
 
 
 # --------------------------------------------------------------------------- representations
-
-def _reps_file(run_dir: Path, epoch: int) -> Path:
-    return Path(run_dir) / REPS_DIR / f"epoch-{int(epoch):04d}.npz"
-
-
-def save_representations(run_dir: str | os.PathLike, epoch: int, data: Mapping[str, Any]) -> Path:
-    """Write one epoch's IP arrays (``{split: SplitData}``) to ``RUN/reps/epoch-XXXX.npz`` atomically.
-
-    The noiseless representation is stored as float32 (the network's own precision, so nothing is
-    lost), labels as int64, KL values as float64.
-    """
-    arrays: dict[str, np.ndarray] = {}
-    for split, sd in data.items():
-        for f in _FIELDS:
-            v = getattr(sd, f, None)
-            if v is None:
-                continue
-            v = np.asarray(v)
-            if f in ("z", "logits", "alpha"):
-                v = v.astype(np.float32)
-            arrays[f"{split}_{f}"] = v
-    path = _reps_file(Path(run_dir), epoch)
-    with _io.atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
-    return path
-
 
 def representation_epochs(run_dir: str | os.PathLike) -> list[int]:
     """Epochs whose representations are stored in ``RUN/reps/`` (sorted)."""
@@ -470,10 +442,12 @@ def check_stored_run(stored: str | os.PathLike, params_file: str | os.PathLike) 
             problems.append(f"{stored}: missing {f}")
     if problems:
         return problems
-    cfg = _io.read_json(stored / "config.json").get("config")
+    from .training import config_differences
+
+    cfg = _io.read_json(stored / "config.json").get("config") or {}
     want = json.loads(json.dumps(spec["configs"][name]))
-    if cfg != want:
-        diff = sorted(k for k in set(cfg or {}) | set(want) if (cfg or {}).get(k) != want.get(k))
+    diff = config_differences(cfg, want)
+    if diff:
         problems.append(f"{stored}: config.json differs from {params_file} in {diff}")
     prov = _io.read_json(stored / _PROV_JSON)
     for key in ("cpu", "versions", "git_commit", "wall_time_s", "threads_training"):

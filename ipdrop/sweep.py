@@ -1297,9 +1297,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(["sweep", *(sys.argv[1:] if argv is None else argv)])
     status = args.func(args)
     if status == 130 and argv is None:
-        from .cli import _exit_now
+        from ._io import exit_now
 
-        _exit_now(status)
+        exit_now(status)
     return status
 
 

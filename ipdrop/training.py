@@ -90,8 +90,10 @@ class TrainConfig:
     dropout : {"gaussian", "information", "bernoulli", None}
         Kind of the tracked dropout layer.
     variance : float
-        Var(D) of Gaussian dropout (D ~ N(1, variance)); for Bernoulli dropout the drop rate is
-        p = variance / (1 + variance) (same variance of the multiplicative noise). Unused otherwise.
+        Var(D) of Gaussian dropout (D ~ N(1, variance)). Unused otherwise.
+    drop_rate : float, optional
+        Bernoulli dropout: the probability p of dropping a unit (0 <= p < 1; inverted dropout, so
+        Var(D) = p / (1 - p)). Required for ``dropout="bernoulli"``, refused otherwise.
     max_alpha : float
         Information dropout: largest noise scale alpha (paper: 0.7 MNIST, 0.95 CIFAR fullCNN).
     beta : float
@@ -143,6 +145,7 @@ class TrainConfig:
     dataset: str = "mnist"
     dropout: str | None = "gaussian"
     variance: float = 0.2
+    drop_rate: float | None = None
     max_alpha: float = 0.7
     beta: float = 1.0
     kl_dataset_size: int | None = None
@@ -193,6 +196,16 @@ class TrainConfig:
         choice("subset", SUBSETS)
         setf("variance", check_positive(self.variance, "variance"))
         setf("max_alpha", check_positive(self.max_alpha, "max_alpha"))
+        if self.dropout == "bernoulli":
+            if self.drop_rate is None:
+                raise ValueError("Bernoulli dropout needs drop_rate (the probability of dropping a unit, e.g. 0.5); "
+                                 "variance is Var(D) of Gaussian dropout")
+            rate = check_positive(self.drop_rate, "drop_rate", allow_zero=True)
+            if rate >= 1:
+                raise ValueError(f"drop_rate must be in [0, 1); got {self.drop_rate!r}")
+            setf("drop_rate", rate)
+        elif self.drop_rate is not None:
+            raise ValueError(f"drop_rate applies to Bernoulli dropout only; dropout={self.dropout!r}")
         setf("beta", check_positive(self.beta, "beta", allow_zero=True))
         if self.kl_dataset_size is not None:
             setf("kl_dataset_size", check_int(self.kl_dataset_size, "kl_dataset_size"))
@@ -455,7 +468,7 @@ def _model_kwargs(config: TrainConfig) -> dict:
     if config.dropout == "gaussian":
         kw["variance"] = config.variance
     elif config.dropout == "bernoulli":
-        kw["p"] = config.variance / (1.0 + config.variance)
+        kw["p"] = config.drop_rate
     if config.dropout == "information":
         kw["max_alpha"] = config.max_alpha
     if config.width is not None:
@@ -656,6 +669,18 @@ def verify_results(out_dir: str | os.PathLike) -> None:
 EXECUTION_ONLY = frozenset({"num_threads", "device"})
 
 
+def config_differences(stored: Mapping[str, Any], wanted: Mapping[str, Any]) -> list[str]:
+    """Fields in which a stored config (``config.json``'s ``"config"``) and a wanted one differ.
+
+    :data:`EXECUTION_ONLY` fields never count. A field the stored config lacks counts as its default value,
+    so runs written before a field was added (with the default's meaning) stay the same run.
+    """
+    defaults = _jsonable({f.name: f.default for f in dataclasses.fields(TrainConfig)})
+    stored, wanted = _jsonable(dict(stored)), _jsonable(dict(wanted))
+    return sorted(k for k in set(stored) | set(wanted)
+                  if k not in EXECUTION_ONLY and stored.get(k, defaults.get(k)) != wanted.get(k, defaults.get(k)))
+
+
 def _check_out_dir(out: Path, config_dict: dict) -> str:
     """'new', 'same' (same config up to :data:`EXECUTION_ONLY` keys) - or raise RunConflictError."""
     for parent in (out, *out.parents):
@@ -672,9 +697,7 @@ def _check_out_dir(out: Path, config_dict: dict) -> str:
                                    "choose another out folder") from None
         if not isinstance(existing, dict):
             raise RunConflictError(f"{cfg_file} exists but holds no ipdrop config; choose another out folder")
-        wanted = _jsonable(config_dict)
-        diff = sorted(k for k in set(existing) | set(wanted)
-                      if k not in EXECUTION_ONLY and existing.get(k) != wanted.get(k))
+        diff = config_differences(existing, config_dict)
         if diff:
             raise RunConflictError(f"{out} holds another run (config.json differs in {diff}); "
                                    "choose another out folder - nothing was overwritten")
@@ -841,7 +864,7 @@ def train(config: TrainConfig | Mapping[str, Any], out_dir: str | os.PathLike, *
                               ip_index=np.arange(len(ipi)), **ev)
             if epoch in ip_epochs:
                 if config.save_representations:
-                    from .runstore import save_representations
+                    from ._rundir import save_representations
 
                     save_representations(out, epoch, tracker.current_data())
                 rows += tracker.compute().to_dict("records")

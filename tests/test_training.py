@@ -240,3 +240,29 @@ def test_beta_convention_end_to_end(tmp_path):
     la, lb, lc = (d[(d.estimator == "optim") & (d.quantity == "loss")].value.iloc[0] for d in (a, b, c))
     assert la == lb  # beta / N_train is what the loss sees
     assert lc < la   # a 1000x smaller KL weight gives a smaller training loss
+
+
+def test_bernoulli_dropout_takes_a_drop_rate():
+    with pytest.raises(ValueError, match="needs drop_rate"):
+        TrainConfig(dropout="bernoulli")
+    with pytest.raises(ValueError, match="drop_rate must be in"):
+        TrainConfig(dropout="bernoulli", drop_rate=1.0)
+    with pytest.raises(ValueError, match="Bernoulli dropout only"):
+        TrainConfig(dropout="gaussian", drop_rate=0.5)
+    from ipdrop.models import build_model
+    from ipdrop.training import _model_kwargs
+
+    cfg = TrainConfig(dropout="bernoulli", drop_rate=0.3)
+    assert _model_kwargs(cfg)["p"] == 0.3
+    build_model("fc", "mnist", **_model_kwargs(cfg))
+
+
+def test_config_differences_treat_missing_fields_as_defaults():
+    from ipdrop.training import config_differences
+
+    new = TrainConfig(variance=0.4).to_dict()
+    old = {k: v for k, v in new.items() if k != "drop_rate"}  # a run written before drop_rate existed
+    assert config_differences(old, new) == []
+    assert config_differences({**old, "lr": 0.5}, new) == ["lr"]
+    assert config_differences({**old, "num_threads": 7}, new) == []  # execution-only
+    assert config_differences(old, {**new, "drop_rate": 0.5}) == ["drop_rate"]

@@ -9,6 +9,8 @@ chapter (notebook)     driver                           what it holds
 03-05 (MNIST, CIFAR,   :mod:`ipdrop.chapters.planes`    Sec. 5: studies of trained networks,
 beta)                                                   summaries, the compression verdict
 06_sweeps.md           :mod:`ipdrop.chapters.sweeps`    many seeds: sweep, mean planes, compression
+07_reliability.md      :mod:`ipdrop.chapters.           beyond the paper: the three views and
+                       reliability`                     binning vs N, truth on the toy, N-drift vs epochs
 =====================  ===============================  ==========================================
 
 A chapter notebook imports its driver only (``from ipdrop.chapters import planes``). The drivers call the
@@ -22,7 +24,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["claims", "theory", "estimator", "planes", "sweeps", "paper", "GlueText"]
+__all__ = ["claims", "theory", "estimator", "planes", "sweeps", "paper", "reliability", "GlueText"]
 
 
 class GlueText(str):
