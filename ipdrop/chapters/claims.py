@@ -26,7 +26,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..analysis import COMPRESSION_DEFAULTS
+
 __all__ = [
+    "COMPRESSION_DEFAULTS",
     "STATUSES",
     "REPRODUCED",
     "NOT_REPRODUCED",
