@@ -961,14 +961,15 @@ def plot_mean_planes(df: pd.DataFrame, by: str | None = None, *, x_estimator: st
                             capsize=2, alpha=0.8, zorder=2)
             ax.scatter(g["mean_x"], g["mean_y"], c=g["epoch"], cmap=colormap, norm=norm, s=28,
                        marker=markers[j % len(markers)], edgecolors="k", linewidths=0.4, zorder=3)
-        ax.set_xlabel("I(X;Z) [nats]")
+        ax.set_xlabel(f"{_XQ} [nats]" + (f", {estimator_label(x_estimator)}" if x_estimator else ""))
         if panel is not None:
             ax.set_title(f"{by} = {panel}")
         ax.legend(fontsize="small", loc="best")
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel("I(Y;Z) [nats]")
+    axes[0].set_ylabel(f"{_YQ} [nats]" + (f", {estimator_label(y_estimator)}" if y_estimator else ""))
     sm = plt.cm.ScalarMappable(norm=norm, cmap=colormap)
-    fig.colorbar(sm, ax=axes, label="epoch")
+    sm.set_array(np.sort(plane["epoch"].unique()))
+    epoch_colorbar(sm, ax=axes)  # integer epochs only
     return fig
 
 

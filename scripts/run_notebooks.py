@@ -100,11 +100,16 @@ def sanitize_patterns(path: Path = SANITIZE) -> list[tuple[re.Pattern, str]]:
 
 
 def normalize(nb, stem: str) -> None:
-    """Deterministic cell ids (<notebook>-<index>), no per-run metadata (timestamps, durations), and consecutive
-    outputs of one stream merged (how the kernel's stdout arrives in pieces varies from run to run)."""
+    """Deterministic cell ids (<notebook>-<index>), no per-run metadata (timestamps, durations), consecutive
+    outputs of one stream merged (how the kernel's stdout arrives in pieces varies from run to run), and
+    papermill's injected-parameters cell tagged ``remove-cell`` (the book shows the chapter's own parameters
+    cell only; the injected values stay in the .ipynb for nbval and tests)."""
     nb.metadata.pop("papermill", None)
     for i, cell in enumerate(nb.cells):
         cell["id"] = f"{stem}-{i}"
+        tags = cell.get("metadata", {}).get("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            cell["metadata"]["tags"] = [*tags, "remove-cell"]  # the book shows one parameters cell: the chapter's
         cell.get("metadata", {}).pop("papermill", None)
         cell.get("metadata", {}).pop("execution", None)
         if "outputs" in cell:

@@ -157,7 +157,9 @@ def test_plot_mean_planes_one_panel_per_variance(table):
     panels, cbar = fig.axes[:2], fig.axes[2]
     assert len(fig.axes) == 3 and cbar.get_ylabel() == "epoch"
     assert [a.get_title() for a in panels] == ["variance = 0.2", "variance = 0.4"]
-    assert all(a.get_xlabel() == "I(X;Z) [nats]" for a in panels) and panels[0].get_ylabel() == "I(Y;Z) [nats]"
+    assert all(a.get_xlabel() == "I(X;Z) [nats]" for a in panels)  # no x_estimator given: none named
+    assert panels[0].get_ylabel() == "I(Y;Z) [nats], binning, 30 bins"  # the estimator named on the axis
+    assert all(float(t).is_integer() for t in cbar.get_yticks())  # integer epochs only
     assert panels[0].get_shared_x_axes().joined(panels[0], panels[1])
     assert panels[0].get_shared_y_axes().joined(panels[0], panels[1])
     assert all(a.get_legend() is not None for a in panels)

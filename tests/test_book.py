@@ -77,6 +77,7 @@ import sys
 
 # The figures each chapter glues (myst_nb.glue); documented in the README ("Regression checks"). Keep stable.
 GLUE_NAMES = {
+    "00_claims": set(),  # its numbers depend on the results store: no regression figure
     "01_theory": {"theory_binning_slope", "theory_gauss_mi"},
     "02_estimator": {"toy_ours_mi"},
     "03_mnist": {"mnist_test_acc", "mnist_ixz"},
@@ -106,9 +107,12 @@ def test_literal_book_command_finds_the_top_level_config():
 def test_reference_glues_its_documented_figures_with_a_tolerance(md):
     ref = nbformat.read(ROOT / "book" / "nb" / f"{md.stem}.ipynb", as_version=4)
     glued = glue_check.glued_values(ref)
-    assert set(glued) == GLUE_NAMES[md.stem], "update GLUE_NAMES and the README's list together with the chapter"
+    # the regression figures; a chapter also glues the numbers of its prose and its figures (issue 16), which
+    # nbval does not compare where their cells are tagged nbval-ignore-output
+    assert GLUE_NAMES[md.stem] <= set(glued), "update GLUE_NAMES and the README's list together with the chapter"
     rules = glue_check.load_rules()
-    for name, text in glued.items():
+    for name in GLUE_NAMES[md.stem]:
+        text = glued[name]
         value = ast.literal_eval(text)  # plain literals, so that the check can parse them
         assert glue_check._rule(name, rules).get("abs", 0) + glue_check._rule(name, rules).get("rel", 0) > 0, name
         assert value not in ({}, [], None), f"{name} is empty in the reference"
@@ -155,6 +159,18 @@ def test_runner_keeps_a_reference_whose_outputs_only_differ_in_timings():
     runner.normalize(split, "x")
     assert split.cells[0].id == "x-0"
     assert runner.comparable(split, pats) == runner.comparable(nb("log N = 6.21\ntable\n"), pats)
+
+
+def test_runner_hides_the_injected_parameters_cell_and_keeps_ids():
+    runner = _script("run_notebooks")
+    own = nbformat.v4.new_code_cell("seed = 0", metadata={"tags": ["parameters"]})
+    injected = nbformat.v4.new_code_cell('profile = "quick"', metadata={"tags": ["injected-parameters"]})
+    nb = nbformat.v4.new_notebook(cells=[own, injected])
+    runner.normalize(nb, "x")
+    runner.normalize(nb, "x")  # idempotent
+    assert [c.id for c in nb.cells] == ["x-0", "x-1"]
+    assert nb.cells[0].metadata["tags"] == ["parameters"]  # the chapter's own cell stays visible
+    assert nb.cells[1].metadata["tags"] == ["injected-parameters", "remove-cell"]
 
 
 @pytest.mark.parametrize("args", [["--profile", "paper"], ["-p", "seed", "1"]])

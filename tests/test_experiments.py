@@ -47,7 +47,8 @@ def bg():
 
 
 def test_bernoulli_vs_gaussian_columns_and_rows(bg):
-    assert list(bg.columns) == ["dropout", "estimator", "n_bins", "n", "value", "stderr", "log_n"]
+    assert list(bg.columns) == ["dropout", "estimator", "n_bins", "n", "value", "mc_error", "input_se",
+                                "log_n"]
     assert set(bg.estimator) == {"binning, 10 bins", "binning, 1000 bins", "mixture (dataset)", "mixture (heldout)"}
     assert len(bg) == 3 * 4
     assert np.allclose(bg.log_n, np.log(bg.n))
@@ -63,7 +64,7 @@ def test_bernoulli_estimate_grows_with_n_while_gaussian_stays_bounded(bg):
     gauss = bg[bg.dropout == "gaussian"]
     big = gauss[gauss.n == 800].set_index("estimator").value
     # Thm 3.3: finite population MI (about 1 nat here); both views far below log 800 = 6.7 and close together:
-    # the bracket width is bounded by a few Monte-Carlo standard errors (stderr ~ 0.02 here).
+    # the bracket width is bounded by a few standard errors (input_se ~ 0.02 here).
     assert np.all(gauss.value < 0.5 * gauss.log_n)
     assert abs(big["mixture (dataset)"] - big["mixture (heldout)"]) < 0.1
 

@@ -3,6 +3,7 @@
 =====================  ===============================  ==========================================
 chapter (notebook)     driver                           what it holds
 =====================  ===============================  ==========================================
+00_claims.md           :mod:`ipdrop.chapters.claims`    each claim of the paper, its status
 01_theory.md           :mod:`ipdrop.chapters.theory`    Sec. 3: Thm 3.1-3.3, Example 3.4, Prop. 3.5
 02_estimator.md        :mod:`ipdrop.chapters.estimator` Sec. 4: the toy problem with exact answers
 03-05 (MNIST, CIFAR,   :mod:`ipdrop.chapters.planes`    Sec. 5: studies of trained networks,
@@ -23,10 +24,18 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["theory", "estimator", "planes", "sweeps", "reliability"]
+__all__ = ["claims", "theory", "estimator", "planes", "sweeps", "paper", "reliability", "GlueText"]
+
+
+class GlueText(str):
+    """A string that ``myst_nb.glue`` shows without quotes in ``{glue:text}`` (its plain-text repr is itself):
+    ``glue("key", GlueText("above in 2 dimensions"), display=False)``."""
+
+    def __repr__(self) -> str:
+        return str(self)
 
 
 def __getattr__(name: str) -> Any:
-    if name in __all__:
+    if name in __all__ and name != "GlueText":
         return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -37,7 +37,9 @@ def _bar(iterable, progress, **kw):
 
 
 def _gaussian_dropout_estimates(fx, variance, n_noise, seed, modes=("dataset", "heldout"), device="cpu"):
-    """Mixture estimates of I(X;Z) for Gaussian dropout, one per mode: list of dicts (mode, value, h_z, ...)."""
+    """Mixture estimates of I(X;Z) for Gaussian dropout, one per mode: list of dicts (mode, value, mc_error,
+    input_se, h_z, ...). ``mc_error`` is the estimator's Monte-Carlo error over the noise draws; ``input_se`` the
+    spread of the per-input terms over the inputs / sqrt(N) (what the estimator calls ``stderr``)."""
     from ..estimators._dropout_mi import GaussianDropoutMI
 
     out = []
@@ -49,7 +51,8 @@ def _gaussian_dropout_estimates(fx, variance, n_noise, seed, modes=("dataset", "
             {
                 "mode": mode,
                 "value": float(r.value),
-                "stderr": r.stderr,
+                "mc_error": r.mc_error,  # Monte-Carlo error over the noise draws (inputs fixed)
+                "input_se": r.stderr,  # spread of the per-input terms / sqrt(N): not a Monte-Carlo error
                 "h_z": float(r.h_z),
                 "h_z_given_x": float(r.h_z_given_x),
                 "seconds": time.perf_counter() - t0,

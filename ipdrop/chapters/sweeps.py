@@ -10,7 +10,15 @@ compression verdict across seeds.
 
 from __future__ import annotations
 
-from ..analysis import compression, compression_summary, compression_verdict, load_sweep, mean_planes, param_columns
+from ..analysis import (
+    COMPRESSION_DEFAULTS,
+    compression,
+    compression_summary,
+    compression_verdict,
+    load_sweep,
+    mean_planes,
+    param_columns,
+)
 from ..plotting import plot_mean_planes
 from ..sweep import expand_grid, parse_grid, run_sweep
 
@@ -22,6 +30,7 @@ __all__ = [
     "param_columns",
     "mean_planes",
     "plot_mean_planes",
+    "COMPRESSION_DEFAULTS",
     "compression",
     "compression_summary",
     "compression_verdict",

@@ -261,7 +261,9 @@ def bernoulli_vs_gaussian(
       settle on one finite value.
 
     Sample sizes are nested (the first N of one stream). Returns a DataFrame with columns
-    ``dropout, estimator, n_bins, n, value, stderr, log_n`` (``n_bins`` is 0 for the mixture rows).
+    ``dropout, estimator, n_bins, n, value, mc_error, input_se, log_n`` (``n_bins`` is 0 for the mixture rows;
+    ``mc_error`` is the Monte-Carlo error over the noise draws, ``input_se`` the spread of the per-input terms
+    over the inputs / sqrt(N), NaN for binning, which is exact over the masks).
     """
     sizes = _check_sizes(sizes)
     n_bins = _check_list(n_bins, "n_bins", lambda v, nm: check_int(v, nm, minimum=1))
@@ -281,7 +283,15 @@ def bernoulli_vs_gaussian(
         for b in n_bins:
             v = bernoulli_binning_mi(fx[:n], keep_prob, b, value_range)
             rows.append(
-                dict(dropout="bernoulli", estimator=f"binning, {b} bins", n_bins=b, n=int(n), value=v, stderr=np.nan)
+                dict(
+                    dropout="bernoulli",
+                    estimator=f"binning, {b} bins",
+                    n_bins=b,
+                    n=int(n),
+                    value=v,
+                    mc_error=np.nan,
+                    input_se=np.nan,
+                )
             )
         for e in _gaussian_dropout_estimates(fx[:n], variance, n_noise, noise_seed, device=device):
             rows.append(
@@ -291,7 +301,8 @@ def bernoulli_vs_gaussian(
                     n_bins=0,
                     n=int(n),
                     value=e["value"],
-                    stderr=np.nan if e["stderr"] is None else e["stderr"],
+                    mc_error=np.nan if e["mc_error"] is None else e["mc_error"],
+                    input_se=np.nan if e["input_se"] is None else e["input_se"],
                 )
             )
     df = pd.DataFrame(rows)
