@@ -29,6 +29,7 @@ __all__ = [
     "plot_mean_planes",
     # chapters 3-5, paper settings (the results store)
     "plot_paper_planes", "plot_paper_beta", "plot_paper_accuracy", "placeholder_figure", "plotted_points",
+    "glue_figure", "short_label", "SHORT_LABELS",
 
     # the book's style (one entry point) and its helpers
     "style", "STYLE_RC", "PAGE_WIDTH", "figsize", "estimator_label", "ESTIMATOR_LABELS", "ip_axis_labels",
@@ -346,7 +347,7 @@ def estimator_label(name: str) -> str:
     if n_sub:
         return f"{estimator_label(base)}, N = {n_sub}"
     if name.startswith("binning-ref-") and name[len("binning-ref-"):].isdigit():
-        return f"binning, {int(name[len('binning-ref-'):])} edges on noisy Z (paper's code)"
+        return f"binning, {int(name[len('binning-ref-'):])} edges, noisy Z"
     if name.startswith("binning-") and name[len("binning-"):].isdigit():
         return f"binning, {int(name[len('binning-'):])} bins"
     return name
@@ -1008,8 +1009,23 @@ def _ensure_span(ax, axis: str, min_span: float) -> None:
         (ax.set_xlim if axis == "x" else ax.set_ylim)(mid - 0.5 * min_span, mid + 0.5 * min_span)
 
 
-def _two_line(quantity: str, estimator: str) -> str:
-    return f"{quantity} [nats]\n{estimator_label(estimator)}"
+#: short axis names for narrow panels (the dropout estimator's views, the KL term)
+SHORT_LABELS = {
+    "mixture-paper": "ours, Alg. 1 as published",
+    "mixture-dataset": "ours, dataset view",
+    "mixture-heldout": "ours, held-out view",
+    "variational": "variational, H(Y) − CE",
+    "kl": "KL term",
+}
+
+
+def short_label(name: str) -> str:
+    """A short axis name of an estimator (:data:`SHORT_LABELS`, else :func:`estimator_label`)."""
+    return SHORT_LABELS.get(str(name), estimator_label(name))
+
+
+def _two_line(quantity: str, estimator: str, label=None) -> str:
+    return f"{quantity} [nats]\n{(label or short_label)(estimator)}"
 
 
 def plotted_points(ax) -> dict:
@@ -1026,7 +1042,8 @@ def plotted_points(ax) -> dict:
 def plot_paper_planes(df, pairs: Sequence[tuple[str, str]], *, splits: Sequence[str] = ("train", "test"),
                       runs: Sequence[str] | None = None, run_labels: Mapping[str, str] | None = None,
                       h_y: float | None = math.log(10), min_span: float = 0.5, cmap: str = "viridis",
-                      aspect: float = 0.85, width: float | None = None, suptitle: str | None = None):
+                      aspect: float = 0.85, width: float | None = None, suptitle: str | None = None,
+                      label=None):
     """Information planes at the paper's settings: one row per split, one column per ``(x, y)`` estimator pair,
     every run (seed) of ``df`` overlaid with its own marker.
 
@@ -1042,6 +1059,7 @@ def plot_paper_planes(df, pairs: Sequence[tuple[str, str]], *, splits: Sequence[
     h_y : the H(Y) reference line on I(Y;Z) axes (default log 10; ``None``: none). log N is taken from the ``n``
         column of the x estimator's rows.
     min_span : smallest range (nats) an axis shows.
+    label : callable estimator -> axis name (default :func:`short_label`).
 
     Returns
     -------
@@ -1112,9 +1130,9 @@ def plot_paper_planes(df, pairs: Sequence[tuple[str, str]], *, splits: Sequence[
             ip_reference_lines(ax, n_samples=int(n.iloc[0]) if len(n) else None, h_y=ref_y)
             ax.set_title(SPLIT_TITLES.get(split, split), fontsize="small")
             if i == nrow - 1:
-                ax.set_xlabel(_two_line(_XQ, xe), fontsize="small")
+                ax.set_xlabel(_two_line(_XQ, xe, label), fontsize="small")
             if j == 0 or pairs[j - 1][1] != ye:
-                ax.set_ylabel(_two_line(_YQ, ye), fontsize="small")
+                ax.set_ylabel(_two_line(_YQ, ye, label), fontsize="small")
     for ax in axes.ravel():
         _ensure_span(ax, "x", min_span)
         _ensure_span(ax, "y", min_span)
@@ -1231,3 +1249,13 @@ def placeholder_figure(message: str, *, aspect: float = 0.18, width: float | Non
     fig.text(0.5, 0.5, str(message), ha="center", va="center", wrap=True, fontsize="small", color="0.3")
     fig.set_gid("placeholder")
     return fig
+
+
+def glue_figure(name: str, fig) -> None:
+    """Glue a figure for a numbered ``{glue:figure}`` (myst-nb) and close it, so that it is shown only where the
+    chapter places it."""
+    import matplotlib.pyplot as plt
+    from myst_nb import glue
+
+    glue(name, fig, display=False)
+    plt.close(fig)

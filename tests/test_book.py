@@ -106,9 +106,12 @@ def test_literal_book_command_finds_the_top_level_config():
 def test_reference_glues_its_documented_figures_with_a_tolerance(md):
     ref = nbformat.read(ROOT / "book" / "nb" / f"{md.stem}.ipynb", as_version=4)
     glued = glue_check.glued_values(ref)
-    assert set(glued) == GLUE_NAMES[md.stem], "update GLUE_NAMES and the README's list together with the chapter"
+    # the regression figures; a chapter also glues the numbers of its prose and its figures (issue 16), which
+    # nbval does not compare where their cells are tagged nbval-ignore-output
+    assert GLUE_NAMES[md.stem] <= set(glued), "update GLUE_NAMES and the README's list together with the chapter"
     rules = glue_check.load_rules()
-    for name, text in glued.items():
+    for name in GLUE_NAMES[md.stem]:
+        text = glued[name]
         value = ast.literal_eval(text)  # plain literals, so that the check can parse them
         assert glue_check._rule(name, rules).get("abs", 0) + glue_check._rule(name, rules).get("rel", 0) > 0, name
         assert value not in ({}, [], None), f"{name} is empty in the reference"

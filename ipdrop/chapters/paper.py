@@ -42,6 +42,9 @@ __all__ = [
     "experiment_facts",
     "paper_pairs",
     "with_size",
+    "run_labels",
+    "missing_message",
+    "figure",
     "GAUSSIAN_VIEWS",
     "CONFIG_COLUMNS",
     "VIEW_NAMES",
@@ -401,3 +404,35 @@ def with_size(df: pd.DataFrame) -> pd.DataFrame:
     w = pd.to_numeric(out["width"], errors="coerce")
     out["size"] = np.where(w == w.max(), "full", "small") if len(w) else []
     return out
+
+
+def run_labels(df: pd.DataFrame, keys: Sequence[str] = ("variance", "seed")) -> dict[str, str]:
+    """Legend labels of the runs of a table: ``{run: "Var(D) = 0.2, seed 0"}`` from the ``keys`` columns."""
+    names = {"variance": "Var(D) = {:g}", "seed": "seed {}", "beta": "β = {:g}", "width": "width ×{:g}",
+             "dropout": "{} dropout"}
+    out = {}
+    if df.empty:
+        return out
+    first = df.drop_duplicates("run")
+    for _, r in first.iterrows():
+        parts = [names.get(k, k + " {}").format(r[k]) for k in keys if k in r and r[k] is not None
+                 and not (isinstance(r[k], float) and math.isnan(r[k]))]
+        out[r["run"]] = ", ".join(parts) or str(r["run"])
+    return out
+
+
+def missing_message(experiment: str, runs: Sequence[str] | None = None) -> str:
+    """What a figure would show and how to make it: the runs missing from the store and the command."""
+    what = f"runs {', '.join(runs)} of " if runs else ""
+    return (f"Not in the results store yet: {what}{experiment}.\n"
+            f"Make them with: ipdrop reproduce params/paper_runs/{experiment}.yaml --out results/{experiment}")
+
+
+def figure(df: pd.DataFrame, draw, *args, experiment: str, runs: Sequence[str] | None = None, **kwargs):
+    """``draw(df, *args, **kwargs)`` (a figure function of :mod:`ipdrop.plotting`), or, when ``df`` holds no
+    stored run, a placeholder figure that names the missing runs and the command that makes them."""
+    from .. import plotting
+
+    if df.empty:
+        return plotting.placeholder_figure(missing_message(experiment, runs))
+    return draw(df, *args, **kwargs)
