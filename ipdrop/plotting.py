@@ -1042,7 +1042,7 @@ def plotted_points(ax) -> dict:
 def plot_paper_planes(df, pairs: Sequence[tuple[str, str]], *, splits: Sequence[str] = ("train", "test"),
                       runs: Sequence[str] | None = None, run_labels: Mapping[str, str] | None = None,
                       h_y: float | None = math.log(10), min_span: float = 0.5, cmap: str = "viridis",
-                      aspect: float = 0.85, width: float | None = None, suptitle: str | None = None,
+                      aspect: float = 1.0, width: float | None = None, suptitle: str | None = None,
                       label=None):
     """Information planes at the paper's settings: one row per split, one column per ``(x, y)`` estimator pair,
     every run (seed) of ``df`` overlaid with its own marker.
@@ -1151,7 +1151,7 @@ def plot_paper_planes(df, pairs: Sequence[tuple[str, str]], *, splits: Sequence[
 def plot_paper_beta(df, *, x_estimator: str = "kl", y_estimator: str = "variational",
                     splits: Sequence[str] = ("train", "test"), size_column: str = "size", beta_column: str = "beta",
                     h_y: float | None = math.log(10), min_span: float = 0.5, cmap: str = "viridis",
-                    aspect: float = 0.8, width: float | None = None):
+                    aspect: float = 0.6, width: float | None = None):
     """Fig. 7 at the paper's settings: one column per network size, one row per split; every beta is a line
     through its epochs (marker per beta, points coloured by epoch). The x axis is logarithmic when the values of
     a panel span more than a factor 20. Needs the columns ``size`` and ``beta``. Returns the Figure."""
@@ -1192,7 +1192,7 @@ def plot_paper_beta(df, *, x_estimator: str = "kl", y_estimator: str = "variatio
             if len(pos) and pos.max() / pos.min() > 20:
                 ax.set_xscale("log")
                 ax.xaxis.set_minor_formatter(NullFormatter())
-            ip_reference_lines(ax, h_y=h_y if y_estimator != x_estimator else None)
+            ip_reference_lines(ax, h_y=h_y)
             ax.set_title(f"{size} network, {SPLIT_TITLES.get(split, split)}", fontsize="small")
             ax.set_xlabel(_two_line(_XQ, x_estimator), fontsize="small")
             if j == 0:
