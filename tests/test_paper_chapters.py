@@ -32,8 +32,9 @@ def _write_run(store, experiment, name, seed):
     d.mkdir(parents=True)
     (d / "config.json").write_text(json.dumps({"config": spec["configs"][name]}))
     (d / "run.json").write_text(json.dumps({"status": "complete", "wall_time_s": 600.0}))
-    (d / "provenance.json").write_text(json.dumps({"cpu": "test CPU", "threads_training": 1,
-                                                   "wall_time_s": {"training": 600.0, "estimation": 120.0}}))
+    (d / "provenance.json").write_text(
+        json.dumps({"cpu": "test CPU", "threads_training": 1, "wall_time_s": {"training": 600.0, "estimation": 120.0}})
+    )
     res, est = [], []
     for i, e in enumerate(EPOCHS):
         for split in ("train", "test"):
@@ -67,8 +68,21 @@ def test_verdicts_exceed_floor_mc_error_seed_spread_and_n_drift(store):
     df = paper.load_experiment("fc_mnist", store)
     assert set(df["run"]) == {"var0.2-seed0", "var0.2-seed1"} and set(df["variance"]) == {0.2}
     v = paper.compression_verdicts(df, ["mixture-paper", "binning-ref-3"], splits=["train"])
-    assert list(v.columns) == ["variance", "split", "estimator", "seeds", "peak", "epoch_peak", "final", "drop",
-                               "mc_error", "seed_spread", "n_drift", "threshold", "verdict"]
+    assert list(v.columns) == [
+        "variance",
+        "split",
+        "estimator",
+        "seeds",
+        "peak",
+        "epoch_peak",
+        "final",
+        "drop",
+        "mc_error",
+        "seed_spread",
+        "n_drift",
+        "threshold",
+        "verdict",
+    ]
     mp = v.set_index("estimator").loc["mixture-paper"]
     drops, half = _expected_drops(PAPER_VIEW), _expected_drops(PAPER_VIEW_HALF)
     assert mp["seeds"] == 2 and mp["drop"] == pytest.approx(np.mean(drops))
@@ -76,15 +90,25 @@ def test_verdicts_exceed_floor_mc_error_seed_spread_and_n_drift(store):
     assert mp["n_drift"] == pytest.approx(abs(np.mean(drops) - np.mean(half)))
     # two errors of 0.01 per seed and epoch: sqrt(4 * 0.01^2) / 2 seeds
     assert mp["mc_error"] == pytest.approx(math.sqrt(4 * 1e-4) / 2)
-    assert mp["threshold"] == pytest.approx(max(0.1, 0.02 * mp["peak"], 2 * mp["mc_error"], mp["seed_spread"],
-                                                mp["n_drift"]))
+    assert mp["threshold"] == pytest.approx(
+        max(0.1, 0.02 * mp["peak"], 2 * mp["mc_error"], mp["seed_spread"], mp["n_drift"])
+    )
     assert mp["verdict"] == "compresses"
     b = v.set_index("estimator").loc["binning-ref-3"]
     assert b["verdict"] == "no compression" and math.isnan(b["n_drift"])  # a drop of ~0.002 nats is below the floor
     # a wider N-drift flips the verdict: the threshold takes the largest term
     table = paper.verdict_table(paper.compression_verdicts(df, ["mixture-paper", "binning-ref-3"]))
-    assert list(table.columns) == ["variance", "estimator", "seeds", "train: drop", "train: threshold",
-                                   "train: verdict", "test: drop", "test: threshold", "test: verdict"]
+    assert list(table.columns) == [
+        "variance",
+        "estimator",
+        "seeds",
+        "train: drop",
+        "train: threshold",
+        "train: verdict",
+        "test: drop",
+        "test: threshold",
+        "test: verdict",
+    ]
     assert table["estimator"].iloc[0] == paper.view_label("mixture-paper")
     assert paper.verdict_counts(v) == {"compresses": 1, "no compression": 1, "rises": 0, "total": 2}
 
@@ -95,7 +119,8 @@ def test_store_status_names_missing_runs_and_their_command(store):
     assert "var0.4-seed0" in st.loc["fc_mnist", "missing"] and "var0.2-seed0" not in st.loc["fc_mnist", "missing"]
     assert st.loc["resnet18_cifar10", "stored"] == 0
     assert st.loc["resnet18_cifar10", "command"] == (
-        "ipdrop reproduce params/paper_runs/resnet18_cifar10.yaml --out results/resnet18_cifar10")
+        "ipdrop reproduce params/paper_runs/resnet18_cifar10.yaml --out results/resnet18_cifar10"
+    )
     with pytest.raises(ValueError, match="no params file.*nonsense"):
         paper.store_status(store, experiments=["nonsense"])
     empty = paper.load_experiment("resnet18_cifar10", store)
@@ -157,8 +182,18 @@ def test_beta_figure_and_sizes(store, tmp_path):
         for beta in (0.1, 20.0):
             for e in (0, 3, 6):
                 for q, est, v in (("I(X;Z)", "kl", beta * 10 + e), ("I(Y;Z)", "variational", 1.0 + e / 10)):
-                    rows.append({"run": f"{width}-{beta}", "width": width, "beta": beta, "epoch": e, "split": "train",
-                                 "estimator": est, "quantity": q, "value": v})
+                    rows.append(
+                        {
+                            "run": f"{width}-{beta}",
+                            "width": width,
+                            "beta": beta,
+                            "epoch": e,
+                            "split": "train",
+                            "estimator": est,
+                            "quantity": q,
+                            "value": v,
+                        }
+                    )
     df = paper.with_size(pd.DataFrame(rows))
     assert set(df.loc[df.width == 0.125, "size"]) == {"full"} and set(df.loc[df.width < 0.1, "size"]) == {"small"}
     fig = plotting.plot_paper_beta(df, splits=["train"])

@@ -120,9 +120,7 @@ def stored_runs(experiment: str, root: str | os.PathLike | None = None) -> list[
     return [name for name in spec["configs"] if (d / name / "results.csv").is_file()]
 
 
-def store_status(
-    root: str | os.PathLike | None = None, *, experiments: Sequence[str] | None = None
-) -> pd.DataFrame:
+def store_status(root: str | os.PathLike | None = None, *, experiments: Sequence[str] | None = None) -> pd.DataFrame:
     """One row per experiment: runs planned, runs stored, runs missing, the regeneration command.
 
     ``experiments`` limits the table to those experiments (default: every params file).
@@ -408,15 +406,23 @@ def with_size(df: pd.DataFrame) -> pd.DataFrame:
 
 def run_labels(df: pd.DataFrame, keys: Sequence[str] = ("variance", "seed")) -> dict[str, str]:
     """Legend labels of the runs of a table: ``{run: "Var(D) = 0.2, seed 0"}`` from the ``keys`` columns."""
-    names = {"variance": "Var(D) = {:g}", "seed": "seed {}", "beta": "β = {:g}", "width": "width ×{:g}",
-             "dropout": "{} dropout"}
+    names = {
+        "variance": "Var(D) = {:g}",
+        "seed": "seed {}",
+        "beta": "β = {:g}",
+        "width": "width ×{:g}",
+        "dropout": "{} dropout",
+    }
     out = {}
     if df.empty:
         return out
     first = df.drop_duplicates("run")
     for _, r in first.iterrows():
-        parts = [names.get(k, k + " {}").format(r[k]) for k in keys if k in r and r[k] is not None
-                 and not (isinstance(r[k], float) and math.isnan(r[k]))]
+        parts = [
+            names.get(k, k + " {}").format(r[k])
+            for k in keys
+            if k in r and r[k] is not None and not (isinstance(r[k], float) and math.isnan(r[k]))
+        ]
         out[r["run"]] = ", ".join(parts) or str(r["run"])
     return out
 
@@ -424,8 +430,10 @@ def run_labels(df: pd.DataFrame, keys: Sequence[str] = ("variance", "seed")) -> 
 def missing_message(experiment: str, runs: Sequence[str] | None = None) -> str:
     """What a figure would show and how to make it: the runs missing from the store and the command."""
     what = f"runs {', '.join(runs)} of " if runs else ""
-    return (f"Not in the results store yet: {what}{experiment}.\n"
-            f"Make them with: ipdrop reproduce params/paper_runs/{experiment}.yaml --out results/{experiment}")
+    return (
+        f"Not in the results store yet: {what}{experiment}.\n"
+        f"Make them with: ipdrop reproduce params/paper_runs/{experiment}.yaml --out results/{experiment}"
+    )
 
 
 def figure(df: pd.DataFrame, draw, *args, experiment: str, runs: Sequence[str] | None = None, **kwargs):
