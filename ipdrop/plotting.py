@@ -419,7 +419,7 @@ def epoch_colorbar(mappable, ax=None, *, label: str = "epoch", max_ticks: int = 
     data = mappable.get_array()
     vals = np.unique(np.asarray(data)[np.isfinite(np.asarray(data, float))]) if data is not None else np.array([])
     if 0 < len(vals) <= max_ticks and np.allclose(vals, np.round(vals)):
-        cb.locator = FixedLocator(np.round(vals))
+        cb.locator = FixedLocator(np.round(vals).tolist())
     else:
         cb.locator = MaxNLocator(nbins=max_ticks, integer=True)
     cb.formatter = StrMethodFormatter("{x:.0f}")
@@ -1072,7 +1072,7 @@ def plot_paper_planes(df, pairs: Sequence[tuple[str, str]], *, splits: Sequence[
     from matplotlib.lines import Line2D
 
     _analysis._check_table(df)
-    pairs = [tuple(p) for p in pairs]
+    pairs = [(str(p[0]), str(p[1])) for p in pairs]
     if not pairs:
         raise ValueError("plot_paper_planes(): pairs must name at least one (x_estimator, y_estimator) pair")
     splits = [s for s in splits if (df["split"] == s).any()]
@@ -1124,10 +1124,10 @@ def plot_paper_planes(df, pairs: Sequence[tuple[str, str]], *, splits: Sequence[
                 ax.text(0.5, 0.5, f"{estimator_label(xe)} / {estimator_label(ye)}\nnot in the table", ha="center",
                         va="center", fontsize="small", transform=ax.transAxes)
                 continue
-            n = mi[(mi["estimator"] == xe) & (mi["split"] == split)]
-            n = n["n"].dropna() if "n" in n.columns else []
+            rows = mi[(mi["estimator"] == xe) & (mi["split"] == split)]
+            ns = rows["n"].dropna().tolist() if "n" in rows.columns else []
             ref_y = h_y if ye and mi[(mi["estimator"] == ye) & (mi["quantity"] == _YQ)].shape[0] else None
-            ip_reference_lines(ax, n_samples=int(n.iloc[0]) if len(n) else None, h_y=ref_y)
+            ip_reference_lines(ax, n_samples=int(ns[0]) if ns else None, h_y=ref_y)
             ax.set_title(SPLIT_TITLES.get(split, split), fontsize="small")
             if i == nrow - 1:
                 ax.set_xlabel(_two_line(_XQ, xe, label), fontsize="small")

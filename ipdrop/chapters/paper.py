@@ -253,7 +253,7 @@ def compression_verdicts(
     ``seeds``, ``peak``, ``epoch_peak``, ``final``, ``drop``, ``mc_error``, ``seed_spread``, ``n_drift``,
     ``threshold``, ``verdict`` ("compresses" / "no compression" / "rises").
     """
-    rows = []
+    rows: list[dict[str, Any]] = []
     if df.empty:
         return pd.DataFrame(rows)
     for key, g in df.groupby(list(by), sort=True, dropna=False):
@@ -413,7 +413,7 @@ def run_labels(df: pd.DataFrame, keys: Sequence[str] = ("variance", "seed")) -> 
         "width": "width ×{:g}",
         "dropout": "{} dropout",
     }
-    out = {}
+    out: dict[str, str] = {}
     if df.empty:
         return out
     first = df.drop_duplicates("run")
