@@ -1230,7 +1230,7 @@ def plot_paper_accuracy(df, *, runs: Sequence[str] | None = None, run_labels: Ma
             line, = ax.plot(g["epoch"], 100 * g["value"], "-", marker=RUN_MARKERS[k % len(RUN_MARKERS)],
                             markersize=3, lw=1, label=(run_labels or {}).get(run, str(run)))
             line.set_gid(f"points:{run}")
-        ax.set_title(SPLIT_TITLES.get(split, split) if split == "test" else "training subset (IP)", fontsize="small")
+        ax.set_title("test set" if split == "test" else "training subset (IP)", fontsize="small")
         ax.set_xlabel("epoch")
     axes[0, 0].set_ylabel(f"accuracy [%] ({'dropout off' if estimator == 'eval' else estimator})")
     handles, labels = axes[0, 0].get_legend_handles_labels()

@@ -412,6 +412,7 @@ def run_labels(df: pd.DataFrame, keys: Sequence[str] = ("variance", "seed")) -> 
         "beta": "β = {:g}",
         "width": "width ×{:g}",
         "dropout": "{} dropout",
+        "model": "{}",
     }
     out: dict[str, str] = {}
     if df.empty:
