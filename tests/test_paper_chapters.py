@@ -109,7 +109,7 @@ def test_verdicts_exceed_floor_mc_error_seed_spread_and_n_drift(store):
         "test: threshold",
         "test: verdict",
     ]
-    assert table["estimator"].iloc[0] == paper.view_label("mixture-paper")
+    assert table["estimator"].iloc[0] == plotting.short_label("mixture-paper") == "ours, Alg. 1 as published"
     assert paper.verdict_counts(v) == {"compresses": 1, "no compression": 1, "rises": 0, "total": 2}
 
 

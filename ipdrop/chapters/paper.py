@@ -314,7 +314,8 @@ def _rises(curves, from_epoch: int, thr: float) -> bool:
 def verdict_table(verdicts: pd.DataFrame, *, by: Sequence[str] = ("variance",), decimals: int = 2) -> pd.DataFrame:
     """The verdicts of :func:`compression_verdicts` as one row per setting and estimator, train and test side by
     side: ``seeds``, then per split the ``drop``, the ``threshold`` it must exceed and the ``verdict``
-    (nats, rounded to ``decimals``); the estimator is named as in :func:`view_label`."""
+    (nats, rounded to ``decimals``); the estimator is named as on the figures' axes
+    (:func:`ipdrop.plotting.short_label`)."""
     if verdicts.empty:
         return pd.DataFrame(columns=[*by, "estimator", "seeds"])
     keys = [*by, "estimator"]
@@ -331,7 +332,9 @@ def verdict_table(verdicts: pd.DataFrame, *, by: Sequence[str] = ("variance",), 
     assert out is not None
     order = {e: i for i, e in enumerate(dict.fromkeys(verdicts["estimator"]))}
     out = out.sort_values([*by, "estimator"], key=lambda c: c.map(order) if c.name == "estimator" else c)
-    out["estimator"] = out["estimator"].map(view_label)
+    from ..plotting import short_label
+
+    out["estimator"] = out["estimator"].map(short_label)
     return out.reset_index(drop=True)
 
 
