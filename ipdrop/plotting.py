@@ -1043,7 +1043,7 @@ def plot_paper_planes(df, pairs: Sequence[tuple[str, str]], *, splits: Sequence[
                       runs: Sequence[str] | None = None, run_labels: Mapping[str, str] | None = None,
                       h_y: float | None = math.log(10), min_span: float = 0.5, cmap: str = "viridis",
                       aspect: float = 1.0, width: float | None = None, suptitle: str | None = None,
-                      label=None):
+                      label=None, min_epoch: int = 0):
     """Information planes at the paper's settings: one row per split, one column per ``(x, y)`` estimator pair,
     every run (seed) of ``df`` overlaid with its own marker.
 
@@ -1060,6 +1060,7 @@ def plot_paper_planes(df, pairs: Sequence[tuple[str, str]], *, splits: Sequence[
         column of the x estimator's rows.
     min_span : smallest range (nats) an axis shows.
     label : callable estimator -> axis name (default :func:`short_label`).
+    min_epoch : leave out earlier epochs (1: without the untrained network, whose point would set the axes).
 
     Returns
     -------
@@ -1082,6 +1083,7 @@ def plot_paper_planes(df, pairs: Sequence[tuple[str, str]], *, splits: Sequence[
     labels = {r: (run_labels or {}).get(r, str(r)) for r in runs}
     mi = df[df["quantity"].isin([_XQ, _YQ])]
     ests = {e for p in pairs for e in p}
+    mi = mi[mi["epoch"] >= min_epoch]
     ep = mi.loc[mi["estimator"].isin(ests), "epoch"]
     if ep.empty:
         raise ValueError(f"plot_paper_planes(): the table has no I(X;Z)/I(Y;Z) rows of {sorted(ests)}")
@@ -1113,6 +1115,9 @@ def plot_paper_planes(df, pairs: Sequence[tuple[str, str]], *, splits: Sequence[
                 try:
                     pts = information_plane_points(sub, xe, ye, split)
                 except ValueError:
+                    continue
+                pts = pts[pts["epoch"] >= min_epoch]
+                if pts.empty:
                     continue
                 ax.plot(pts["x"], pts["y"], "-", color="0.7", lw=0.7, zorder=1)
                 sc = ax.scatter(pts["x"], pts["y"], c=pts["epoch"], cmap=cmap, norm=norm,

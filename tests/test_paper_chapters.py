@@ -203,3 +203,11 @@ def test_beta_figure_and_sizes(store, tmp_path):
     assert ax.get_xscale() == "log"  # 1 ... 206 spans more than a factor 20
     assert "KL" in ax.get_xlabel() and "H(Y)" in ax.get_ylabel()
     plt.close(fig)
+
+
+def test_paper_planes_can_leave_out_the_untrained_network(store):
+    df = paper.load_experiment("fc_mnist", store)
+    fig = plotting.plot_paper_planes(df, [("mixture-paper", "edge")], splits=["train"], min_epoch=1)
+    pts = plotting.plotted_points(fig.axes[0])
+    np.testing.assert_allclose(pts["var0.2-seed0"][:, 0], PAPER_VIEW[0][1:])  # epoch 0 is not drawn
+    plt.close(fig)
