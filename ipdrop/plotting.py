@@ -490,6 +490,11 @@ def table(df, caption: str | None = None, *, digits: int = 3, formats: dict | No
         return "—" if v is pd.NA or v is pd.NaT else str(v)
 
     styler = df.style.format(cell)
+    # a uuid from the content (pandas draws a random one): the same table gives the same HTML in every run, so
+    # that executed notebooks compare equal (nbval) and the references do not change without reason
+    import hashlib
+
+    styler = styler.set_uuid(hashlib.sha1((df.to_csv() + str(caption)).encode()).hexdigest()[:8])
     for col, fmt in formats.items():
         styler = styler.format(fmt, subset=[col], na_rep="—")
     if not index:

@@ -211,3 +211,8 @@ def test_paper_planes_can_leave_out_the_untrained_network(store):
     pts = plotting.plotted_points(fig.axes[0])
     np.testing.assert_allclose(pts["var0.2-seed0"][:, 0], PAPER_VIEW[0][1:])  # epoch 0 is not drawn
     plt.close(fig)
+
+
+def test_tables_render_the_same_html_in_every_run(store):
+    dev = paper.deviations("resnet18_cifar10")
+    assert plotting.table(dev, "deviations").to_html() == plotting.table(dev.copy(), "deviations").to_html()
