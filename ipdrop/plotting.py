@@ -1255,8 +1255,11 @@ def placeholder_figure(message: str, *, aspect: float = 0.18, width: float | Non
     it), so that a chapter's numbered figure exists whatever the store holds. Returns the Figure."""
     import matplotlib.pyplot as plt
 
-    fig = plt.figure(figsize=figsize(1, 1, aspect=aspect, width=width))
-    fig.text(0.5, 0.5, str(message), ha="center", va="center", wrap=True, fontsize="small", color="0.3")
+    fig, ax = plt.subplots(figsize=figsize(1, 1, aspect=aspect, width=width))
+    # an Axes (switched off) holds the text: IPython renders no image of a figure without Axes
+    ax.set_axis_off()
+    ax.text(0.5, 0.5, str(message), ha="center", va="center", wrap=True, fontsize="small", color="0.3",
+            transform=ax.transAxes)
     fig.set_gid("placeholder")
     return fig
 
