@@ -54,9 +54,11 @@ def _as_frame(df):
     return df
 
 
-def information_plane_points(df, x_estimator: str, y_estimator: str, split: str = "train"):
+def information_plane_points(df, x_estimator: str, y_estimator: str, split: str = "train", *,
+                             y_quantity: str = _YQ):
     """DataFrame with columns ``epoch, x, y`` (and ``x_mc_error``, ``y_mc_error``, the Monte-Carlo errors): one row per epoch at
-    which both estimates exist."""
+    which both estimates exist. ``y_quantity`` is the quantity on y (default I(Y;Z); ``"I(Y_binned;Z)"``: the
+    label binned with the representation's edges, as the paper's code does for ``binning-ref-<n>``)."""
     import pandas as pd
 
     df = _as_frame(df)
@@ -67,10 +69,10 @@ def information_plane_points(df, x_estimator: str, y_estimator: str, split: str 
         cols = ["epoch", "value"] + (["mc_error"] if "mc_error" in s else [])
         return s[cols].groupby("epoch", as_index=False).mean(numeric_only=True)
 
-    xs, ys = pick(x_estimator, _XQ), pick(y_estimator, _YQ)
+    xs, ys = pick(x_estimator, _XQ), pick(y_estimator, y_quantity)
     if xs.empty or ys.empty:
         have = sorted(set(zip(sel["estimator"], sel["quantity"])))
-        raise ValueError(f"no {_XQ} rows for estimator {x_estimator!r} or no {_YQ} rows for {y_estimator!r} "
+        raise ValueError(f"no {_XQ} rows for estimator {x_estimator!r} or no {y_quantity} rows for {y_estimator!r} "
                          f"on split {split!r}; the table has {have}")
     pts = xs.merge(ys, on="epoch", suffixes=("_x", "_y"))
     out = pd.DataFrame({"epoch": pts["epoch"], "x": pts["value_x"], "y": pts["value_y"]})
@@ -1057,8 +1059,9 @@ def plot_paper_planes(df, pairs: Sequence[tuple[str, str]], *, splits: Sequence[
     df : DataFrame
         Tidy table with a ``run`` column (:func:`ipdrop.chapters.paper.load_experiment` filtered to one setting,
         or a study of :mod:`ipdrop.chapters.planes`).
-    pairs : sequence of (x_estimator, y_estimator)
-        E.g. ``[("mixture-paper", "edge"), ("mixture-dataset", "edge"), ("binning-ref-3", "binning-ref-3")]``.
+    pairs : sequence of (x_estimator, y_estimator) or (x_estimator, y_estimator, y_quantity)
+        E.g. ``[("mixture-paper", "edge"), ("mixture-dataset", "edge"), ("binning-ref-3", "binning-ref-3")]``;
+        a third element names the quantity on y (default ``"I(Y;Z)"``, e.g. ``"I(Y_binned;Z)"``).
     splits : rows (splits absent from the table are skipped).
     runs : runs to overlay (default: all); ``run_labels`` maps them to legend labels.
     h_y : the H(Y) reference line on I(Y;Z) axes (default log 10; ``None``: none). log N is taken from the ``n``
@@ -1078,6 +1081,7 @@ def plot_paper_planes(df, pairs: Sequence[tuple[str, str]], *, splits: Sequence[
     from matplotlib.lines import Line2D
 
     _analysis._check_table(df)
+    yqs = [str(p[2]) if len(p) > 2 else _YQ for p in pairs]
     pairs = [(str(p[0]), str(p[1])) for p in pairs]
     if not pairs:
         raise ValueError("plot_paper_planes(): pairs must name at least one (x_estimator, y_estimator) pair")
@@ -1086,7 +1090,7 @@ def plot_paper_planes(df, pairs: Sequence[tuple[str, str]], *, splits: Sequence[
         raise ValueError("plot_paper_planes(): none of the requested splits is in the table")
     runs = list(runs) if runs is not None else _runs_of(df)
     labels = {r: (run_labels or {}).get(r, str(r)) for r in runs}
-    mi = df[df["quantity"].isin([_XQ, _YQ])]
+    mi = df[df["quantity"].isin([_XQ, *yqs])]
     ests = {e for p in pairs for e in p}
     mi = mi[mi["epoch"] >= min_epoch]
     ep = mi.loc[mi["estimator"].isin(ests), "epoch"]
@@ -1106,10 +1110,10 @@ def plot_paper_planes(df, pairs: Sequence[tuple[str, str]], *, splits: Sequence[
                 ax.sharex(first_x[xe])
             else:
                 first_x[xe] = ax
-            if ye in first_y:
-                ax.sharey(first_y[ye])
+            if (ye, yqs[j]) in first_y:
+                ax.sharey(first_y[(ye, yqs[j])])
             else:
-                first_y[ye] = ax
+                first_y[(ye, yqs[j])] = ax
     sc = None
     for i, split in enumerate(splits):
         for j, (xe, ye) in enumerate(pairs):
@@ -1118,7 +1122,7 @@ def plot_paper_planes(df, pairs: Sequence[tuple[str, str]], *, splits: Sequence[
             for k, run in enumerate(runs):
                 sub = _sub(df, run)
                 try:
-                    pts = information_plane_points(sub, xe, ye, split)
+                    pts = information_plane_points(sub, xe, ye, split, y_quantity=yqs[j])
                 except ValueError:
                     continue
                 pts = pts[pts["epoch"] >= min_epoch]
@@ -1136,13 +1140,13 @@ def plot_paper_planes(df, pairs: Sequence[tuple[str, str]], *, splits: Sequence[
                 continue
             rows = mi[(mi["estimator"] == xe) & (mi["split"] == split)]
             ns = rows["n"].dropna().tolist() if "n" in rows.columns else []
-            ref_y = h_y if ye and mi[(mi["estimator"] == ye) & (mi["quantity"] == _YQ)].shape[0] else None
+            ref_y = h_y if yqs[j] == _YQ else None
             ip_reference_lines(ax, n_samples=int(ns[0]) if ns else None, h_y=ref_y)
             ax.set_title(SPLIT_TITLES.get(split, split), fontsize="small")
             if i == nrow - 1:
                 ax.set_xlabel(_two_line(_XQ, xe, label), fontsize="small")
-            if j == 0 or pairs[j - 1][1] != ye:
-                ax.set_ylabel(_two_line(_YQ, ye, label), fontsize="small")
+            if j == 0 or pairs[j - 1][1] != ye or yqs[j - 1] != yqs[j]:
+                ax.set_ylabel(_two_line(yqs[j], ye, label), fontsize="small")
     for ax in axes.ravel():
         _ensure_span(ax, "x", min_span)
         _ensure_span(ax, "y", min_span)

@@ -219,3 +219,18 @@ def test_paper_planes_can_leave_out_the_untrained_network(store):
 def test_tables_render_the_same_html_in_every_run(store):
     dev = paper.deviations("resnet18_cifar10")
     assert plotting.table(dev, "deviations").to_html() == plotting.table(dev.copy(), "deviations").to_html()
+
+
+def test_paper_planes_draw_the_binned_label_quantity_of_the_papers_code(store):
+    df = paper.load_experiment("fc_mnist", store)
+    extra = df[df.estimator == "binning-ref-3"].copy()
+    extra = extra[extra.quantity == "I(Y;Z)"].assign(quantity="I(Y_binned;Z)", value=lambda t: t.value / 2)
+    df = pd.concat([df, extra], ignore_index=True)
+    pairs = [("binning-ref-3", "binning-ref-3"), ("binning-ref-3", "binning-ref-3", "I(Y_binned;Z)")]
+    fig = plotting.plot_paper_planes(df, pairs, splits=["train"])
+    a, b = fig.axes[0], fig.axes[1]
+    np.testing.assert_allclose(
+        plotting.plotted_points(b)["var0.2-seed0"][:, 1], plotting.plotted_points(a)["var0.2-seed0"][:, 1] / 2
+    )
+    assert b.get_ylabel().startswith("I(Y_binned;Z)") and a.get_ylabel().startswith("I(Y;Z)")
+    plt.close(fig)

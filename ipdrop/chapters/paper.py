@@ -379,20 +379,28 @@ def experiment_facts(experiment: str, root: str | os.PathLike | None = None) -> 
     }
 
 
-def paper_pairs(dropout: str = "gaussian", *, y_estimator: str | None = None, binning: str | None = "binning-ref-3"):
+def paper_pairs(
+    dropout: str = "gaussian",
+    *,
+    y_estimator: str | None = None,
+    binning: str | None = "binning-ref-3",
+    binned_labels: bool = False,
+):
     """The (x, y) estimator pairs of the paper's figure for a dropout kind: for Gaussian dropout the three views of
     the dropout estimator (:data:`GAUSSIAN_VIEWS`) against ``y_estimator`` (default EDGE, the paper's choice), for
     information dropout the KL term against ``y_estimator`` (default the variational bound); then ``binning`` on
-    both axes (the paper's code: 3 edges on the noisy Z for MNIST, 10 for CIFAR-10; ``None``: no binning panel)."""
+    both axes (the paper's code: 3 edges on the noisy Z for MNIST, 10 for CIFAR-10; ``None``: no binning panel).
+    ``binned_labels``: the binning panel's y is I(Y_binned;Z), the labels binned with the same edges, as the paper's
+    code computes it (a third element of the pair, see :func:`ipdrop.plotting.plot_paper_planes`)."""
     if dropout == "gaussian":
         y = y_estimator or "edge"
-        pairs = [(x, y) for x in GAUSSIAN_VIEWS]
+        pairs: list[tuple[str, ...]] = [(x, y) for x in GAUSSIAN_VIEWS]
     elif dropout == "information":
         pairs = [("kl", y_estimator or "variational")]
     else:
         raise ValueError(f"paper_pairs(): dropout must be 'gaussian' or 'information'; got {dropout!r}")
     if binning:
-        pairs.append((binning, binning))
+        pairs.append((binning, binning, "I(Y_binned;Z)") if binned_labels else (binning, binning))
     return pairs
 
 
