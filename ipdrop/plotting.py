@@ -29,6 +29,9 @@ __all__ = [
     "plot_mean_planes",
     # chapter 7 (reliability)
     "reliability_toy_figure", "reliability_run_figure", "reliability_binning_figure",
+    # chapters 3-5, paper settings (the results store)
+    "plot_paper_planes", "plot_paper_beta", "plot_paper_accuracy", "placeholder_figure", "plotted_points",
+    "glue_figure", "short_label", "SHORT_LABELS",
 
     # the book's style (one entry point) and its helpers
     "style", "STYLE_RC", "PAGE_WIDTH", "figsize", "estimator_label", "ESTIMATOR_LABELS", "ip_axis_labels",
@@ -53,9 +56,11 @@ def _as_frame(df):
     return df
 
 
-def information_plane_points(df, x_estimator: str, y_estimator: str, split: str = "train"):
+def information_plane_points(df, x_estimator: str, y_estimator: str, split: str = "train", *,
+                             y_quantity: str = _YQ):
     """DataFrame with columns ``epoch, x, y`` (and ``x_mc_error``, ``y_mc_error``, the Monte-Carlo errors): one row per epoch at
-    which both estimates exist."""
+    which both estimates exist. ``y_quantity`` is the quantity on y (default I(Y;Z); ``"I(Y_binned;Z)"``: the
+    label binned with the representation's edges, as the paper's code does for ``binning-ref-<n>``)."""
     import pandas as pd
 
     df = _as_frame(df)
@@ -66,10 +71,10 @@ def information_plane_points(df, x_estimator: str, y_estimator: str, split: str 
         cols = ["epoch", "value"] + (["mc_error"] if "mc_error" in s else [])
         return s[cols].groupby("epoch", as_index=False).mean(numeric_only=True)
 
-    xs, ys = pick(x_estimator, _XQ), pick(y_estimator, _YQ)
+    xs, ys = pick(x_estimator, _XQ), pick(y_estimator, y_quantity)
     if xs.empty or ys.empty:
         have = sorted(set(zip(sel["estimator"], sel["quantity"])))
-        raise ValueError(f"no {_XQ} rows for estimator {x_estimator!r} or no {_YQ} rows for {y_estimator!r} "
+        raise ValueError(f"no {_XQ} rows for estimator {x_estimator!r} or no {y_quantity} rows for {y_estimator!r} "
                          f"on split {split!r}; the table has {have}")
     pts = xs.merge(ys, on="epoch", suffixes=("_x", "_y"))
     out = pd.DataFrame({"epoch": pts["epoch"], "x": pts["value_x"], "y": pts["value_y"]})
@@ -342,6 +347,11 @@ def estimator_label(name: str) -> str:
     name = str(name)
     if name in ESTIMATOR_LABELS:
         return ESTIMATOR_LABELS[name]
+    base, _, n_sub = name.partition("@")
+    if n_sub:
+        return f"{estimator_label(base)}, N = {n_sub}"
+    if name.startswith("binning-ref-") and name[len("binning-ref-"):].isdigit():
+        return f"binning, {int(name[len('binning-ref-'):])} edges, noisy Z"
     if name.startswith("binning-") and name[len("binning-"):].isdigit():
         return f"binning, {int(name[len('binning-'):])} bins"
     return name
@@ -484,6 +494,11 @@ def table(df, caption: str | None = None, *, digits: int = 3, formats: dict | No
         return "—" if v is pd.NA or v is pd.NaT else str(v)
 
     styler = df.style.format(cell)
+    # a uuid from the content (pandas draws a random one): the same table gives the same HTML in every run, so
+    # that executed notebooks compare equal (nbval) and the references do not change without reason
+    import hashlib
+
+    styler = styler.set_uuid(hashlib.sha1((df.to_csv() + str(caption)).encode()).hexdigest()[:8])
     for col, fmt in formats.items():
         styler = styler.format(fmt, subset=[col], na_rep="—")
     if not index:
@@ -1098,3 +1113,296 @@ def reliability_binning_figure(df, *, epoch: int | None = None, title: str | Non
     if title:
         fig.suptitle(title)
     return fig
+
+
+# =========================================================================== paper settings (chapters 3-5)
+# Figures of the paper-settings parts of chapters 3-5: they read the results store (ipdrop.chapters.paper) and
+# draw the paper's figures on the paper's axes. Every run (seed) of a setting is overlaid with its own marker,
+# epochs share one colour scale with an integer colour bar, panels with the same estimator share their axis, the
+# reference lines log N and H(Y) are drawn, and an axis never zooms into a range narrower than ``min_span`` nats
+# (so estimator noise does not look like movement).
+
+#: markers of the runs (seeds) overlaid in one panel
+RUN_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+#: panel titles of the splits
+SPLIT_TITLES = {"train": "training set", "test": "test set (MC dropout)"}
+
+
+def _runs_of(df) -> list:
+    if "run" not in df.columns:
+        return [None]
+    if hasattr(df["run"], "cat"):
+        return [r for r in df["run"].cat.categories if (df["run"] == r).any()]
+    return list(dict.fromkeys(df["run"]))
+
+
+def _ensure_span(ax, axis: str, min_span: float) -> None:
+    """Widen an axis around its centre to at least ``min_span`` (log axes are left alone)."""
+    if not min_span or (ax.get_xscale() if axis == "x" else ax.get_yscale()) == "log":
+        return
+    lo, hi = ax.get_xlim() if axis == "x" else ax.get_ylim()
+    if hi - lo < min_span:
+        mid = 0.5 * (lo + hi)
+        (ax.set_xlim if axis == "x" else ax.set_ylim)(mid - 0.5 * min_span, mid + 0.5 * min_span)
+
+
+#: short axis names for narrow panels (the dropout estimator's views, the KL term)
+SHORT_LABELS = {
+    "mixture-paper": "ours, Alg. 1 as published",
+    "mixture-dataset": "ours, dataset view",
+    "mixture-heldout": "ours, held-out view",
+    "variational": "variational, H(Y) − CE",
+    "kl": "KL term",
+}
+
+
+def short_label(name: str) -> str:
+    """A short axis name of an estimator (:data:`SHORT_LABELS`, else :func:`estimator_label`)."""
+    return SHORT_LABELS.get(str(name), estimator_label(name))
+
+
+def _two_line(quantity: str, estimator: str, label=None) -> str:
+    return f"{quantity} [nats]\n{(label or short_label)(estimator)}"
+
+
+def plotted_points(ax) -> dict:
+    """The points a panel of :func:`plot_paper_planes` / :func:`plot_paper_beta` shows: ``{label: (N, 2) array}``
+    (label = the run, or ``beta=<b>``), in epoch order. For tests and for reading a figure back."""
+    out = {}
+    for c in ax.collections:
+        gid = c.get_gid()
+        if gid and gid.startswith("points:"):
+            out[gid[len("points:"):]] = np.asarray(c.get_offsets(), dtype=float)
+    return out
+
+
+def plot_paper_planes(df, pairs: Sequence[tuple[str, str]], *, splits: Sequence[str] = ("train", "test"),
+                      runs: Sequence[str] | None = None, run_labels: Mapping[str, str] | None = None,
+                      h_y: float | None = math.log(10), min_span: float = 0.5, cmap: str = "viridis",
+                      aspect: float = 1.0, width: float | None = None, suptitle: str | None = None,
+                      label=None, min_epoch: int = 0):
+    """Information planes at the paper's settings: one row per split, one column per ``(x, y)`` estimator pair,
+    every run (seed) of ``df`` overlaid with its own marker.
+
+    Parameters
+    ----------
+    df : DataFrame
+        Tidy table with a ``run`` column (:func:`ipdrop.chapters.paper.load_experiment` filtered to one setting,
+        or a study of :mod:`ipdrop.chapters.planes`).
+    pairs : sequence of (x_estimator, y_estimator) or (x_estimator, y_estimator, y_quantity)
+        E.g. ``[("mixture-paper", "edge"), ("mixture-dataset", "edge"), ("binning-ref-3", "binning-ref-3")]``;
+        a third element names the quantity on y (default ``"I(Y;Z)"``, e.g. ``"I(Y_binned;Z)"``).
+    splits : rows (splits absent from the table are skipped).
+    runs : runs to overlay (default: all); ``run_labels`` maps them to legend labels.
+    h_y : the H(Y) reference line on I(Y;Z) axes (default log 10; ``None``: none). log N is taken from the ``n``
+        column of the x estimator's rows.
+    min_span : smallest range (nats) an axis shows.
+    label : callable estimator -> axis name (default :func:`short_label`).
+    min_epoch : leave out earlier epochs (1: without the untrained network, whose point would set the axes).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Axis labels name the quantity and the estimator; one integer epoch colour bar; the legend (runs) below.
+        :func:`plotted_points` reads the plotted points back from a panel.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import Normalize
+    from matplotlib.lines import Line2D
+
+    _analysis._check_table(df)
+    yqs = [str(p[2]) if len(p) > 2 else _YQ for p in pairs]
+    pairs = [(str(p[0]), str(p[1])) for p in pairs]
+    if not pairs:
+        raise ValueError("plot_paper_planes(): pairs must name at least one (x_estimator, y_estimator) pair")
+    splits = [s for s in splits if (df["split"] == s).any()]
+    if not splits:
+        raise ValueError("plot_paper_planes(): none of the requested splits is in the table")
+    runs = list(runs) if runs is not None else _runs_of(df)
+    labels = {r: (run_labels or {}).get(r, str(r)) for r in runs}
+    mi = df[df["quantity"].isin([_XQ, *yqs])]
+    ests = {e for p in pairs for e in p}
+    mi = mi[mi["epoch"] >= min_epoch]
+    ep = mi.loc[mi["estimator"].isin(ests), "epoch"]
+    if ep.empty:
+        raise ValueError(f"plot_paper_planes(): the table has no I(X;Z)/I(Y;Z) rows of {sorted(ests)}")
+    norm = Normalize(vmin=float(ep.min()), vmax=max(float(ep.max()), float(ep.min()) + 1))
+    nrow, ncol = len(splits), len(pairs)
+    fig, axes = plt.subplots(nrow, ncol, squeeze=False, figsize=figsize(ncol, nrow, aspect=aspect, width=width),
+                             layout="constrained")
+    # shared axes: the same x estimator shares x, the same y estimator shares y
+    first_x: dict = {}
+    first_y: dict = {}
+    for i in range(nrow):
+        for j, (xe, ye) in enumerate(pairs):
+            ax = axes[i, j]
+            if xe in first_x:
+                ax.sharex(first_x[xe])
+            else:
+                first_x[xe] = ax
+            if (ye, yqs[j]) in first_y:
+                ax.sharey(first_y[(ye, yqs[j])])
+            else:
+                first_y[(ye, yqs[j])] = ax
+    sc = None
+    for i, split in enumerate(splits):
+        for j, (xe, ye) in enumerate(pairs):
+            ax = axes[i, j]
+            drawn = 0
+            for k, run in enumerate(runs):
+                sub = _sub(df, run)
+                try:
+                    pts = information_plane_points(sub, xe, ye, split, y_quantity=yqs[j])
+                except ValueError:
+                    continue
+                pts = pts[pts["epoch"] >= min_epoch]
+                if pts.empty:
+                    continue
+                ax.plot(pts["x"], pts["y"], "-", color="0.7", lw=0.7, zorder=1)
+                sc = ax.scatter(pts["x"], pts["y"], c=pts["epoch"], cmap=cmap, norm=norm,
+                                marker=RUN_MARKERS[k % len(RUN_MARKERS)], s=24, edgecolors="k", linewidths=0.3,
+                                zorder=2)
+                sc.set_gid(f"points:{run}")
+                drawn += 1
+            if not drawn:
+                ax.text(0.5, 0.5, f"{estimator_label(xe)} / {estimator_label(ye)}\nnot in the table", ha="center",
+                        va="center", fontsize="small", transform=ax.transAxes)
+                continue
+            rows = mi[(mi["estimator"] == xe) & (mi["split"] == split)]
+            ns = rows["n"].dropna().tolist() if "n" in rows.columns else []
+            ref_y = h_y if yqs[j] == _YQ else None
+            ip_reference_lines(ax, n_samples=int(ns[0]) if ns else None, h_y=ref_y)
+            ax.set_title(SPLIT_TITLES.get(split, split), fontsize="small")
+            if i == nrow - 1:
+                ax.set_xlabel(_two_line(_XQ, xe, label), fontsize="small")
+            if j == 0 or pairs[j - 1][1] != ye or yqs[j - 1] != yqs[j]:
+                ax.set_ylabel(_two_line(yqs[j], ye, label), fontsize="small")
+    for ax in axes.ravel():
+        _ensure_span(ax, "x", min_span)
+        _ensure_span(ax, "y", min_span)
+    if sc is not None:
+        epoch_colorbar(sc, ax=list(axes.ravel()), max_ticks=8)
+    if len(runs) > 1:
+        handles = [Line2D([], [], ls="none", marker=RUN_MARKERS[k % len(RUN_MARKERS)], markerfacecolor="0.8",
+                          markeredgecolor="k", label=labels[r]) for k, r in enumerate(runs)]
+        fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 6), fontsize="small",
+                   frameon=False)
+    if suptitle:
+        fig.suptitle(suptitle)
+    return fig
+
+
+def plot_paper_beta(df, *, x_estimator: str = "kl", y_estimator: str = "variational",
+                    splits: Sequence[str] = ("train", "test"), size_column: str = "size", beta_column: str = "beta",
+                    h_y: float | None = math.log(10), min_span: float = 0.5, cmap: str = "viridis",
+                    aspect: float = 0.6, width: float | None = None):
+    """Fig. 7 at the paper's settings: one column per network size, one row per split; every beta is a line
+    through its epochs (marker per beta, points coloured by epoch). The x axis is logarithmic when the values of
+    a panel span more than a factor 20. Needs the columns ``size`` and ``beta``. Returns the Figure."""
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import Normalize
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import NullFormatter
+
+    _analysis._check_table(df, ("run", size_column, beta_column, "epoch", "split", "estimator", "quantity", "value"))
+    sizes = list(dict.fromkeys(df[size_column]))
+    betas = sorted({float(b) for b in df[beta_column].dropna()})
+    splits = [s for s in splits if (df["split"] == s).any()]
+    if not sizes or not betas or not splits:
+        raise ValueError("plot_paper_beta(): the table has no (size, beta, split) to plot")
+    norm = Normalize(vmin=float(df["epoch"].min()), vmax=max(float(df["epoch"].max()), float(df["epoch"].min()) + 1))
+    fig, axes = plt.subplots(len(splits), len(sizes), squeeze=False, sharey=True, layout="constrained",
+                             figsize=figsize(len(sizes), len(splits), aspect=aspect, width=width))
+    sc = None
+    for i, split in enumerate(splits):
+        for j, size in enumerate(sizes):
+            ax = axes[i, j]
+            xs = []
+            for k, b in enumerate(betas):
+                sub = df[(df[size_column] == size) & (df[beta_column].astype(float) == b)]
+                if sub.empty:
+                    continue
+                try:
+                    pts = information_plane_points(sub, x_estimator, y_estimator, split)
+                except ValueError:
+                    continue
+                xs += list(pts["x"])
+                ax.plot(pts["x"], pts["y"], "-", color="0.7", lw=0.8, zorder=1)
+                sc = ax.scatter(pts["x"], pts["y"], c=pts["epoch"], cmap=cmap, norm=norm,
+                                marker=RUN_MARKERS[k % len(RUN_MARKERS)], s=28, edgecolors="k", linewidths=0.3,
+                                zorder=2)
+                sc.set_gid(f"points:beta={b:g}")
+            pos = np.asarray([v for v in xs if np.isfinite(v) and v > 0])
+            if len(pos) and pos.max() / pos.min() > 20:
+                ax.set_xscale("log")
+                ax.xaxis.set_minor_formatter(NullFormatter())
+            ip_reference_lines(ax, h_y=h_y)
+            ax.set_title(f"{size} network, {SPLIT_TITLES.get(split, split)}", fontsize="small")
+            ax.set_xlabel(_two_line(_XQ, x_estimator), fontsize="small")
+            if j == 0:
+                ax.set_ylabel(_two_line(_YQ, y_estimator), fontsize="small")
+            _ensure_span(ax, "x", min_span)
+    _ensure_span(axes[0, 0], "y", min_span)
+    if sc is not None:
+        epoch_colorbar(sc, ax=list(axes.ravel()), max_ticks=8)
+    handles = [Line2D([], [], ls="none", marker=RUN_MARKERS[k % len(RUN_MARKERS)], markerfacecolor="0.8",
+                      markeredgecolor="k", label=f"β = {b:g}") for k, b in enumerate(betas)]
+    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize="small", frameon=False)
+    return fig
+
+
+def plot_paper_accuracy(df, *, runs: Sequence[str] | None = None, run_labels: Mapping[str, str] | None = None,
+                        estimator: str = "eval", aspect: float = 0.6, width: float | None = None):
+    """Accuracy (%) per epoch of stored runs: training subset and test set side by side on a shared y axis, one
+    line per run, the legend below. Returns the Figure."""
+    import matplotlib.pyplot as plt
+
+    _analysis._check_table(df)
+    acc = df[(df["quantity"] == "accuracy") & (df["estimator"] == estimator)]
+    if acc.empty:
+        raise ValueError(f"plot_paper_accuracy(): no accuracy rows of estimator {estimator!r}")
+    runs = list(runs) if runs is not None else _runs_of(acc)
+    splits = [s for s in ("train", "test") if (acc["split"] == s).any()]
+    fig, axes = plt.subplots(1, len(splits), squeeze=False, sharey=True, layout="constrained",
+                             figsize=figsize(len(splits), 1, aspect=aspect, width=width))
+    for ax, split in zip(axes[0], splits):
+        for k, run in enumerate(runs):
+            g = _sub(acc, run)
+            g = g[g["split"] == split].sort_values("epoch")
+            if g.empty:
+                continue
+            line, = ax.plot(g["epoch"], 100 * g["value"], "-", marker=RUN_MARKERS[k % len(RUN_MARKERS)],
+                            markersize=3, lw=1, label=(run_labels or {}).get(run, str(run)))
+            line.set_gid(f"points:{run}")
+        ax.set_title("test set" if split == "test" else "training subset (IP)", fontsize="small")
+        ax.set_xlabel("epoch")
+    axes[0, 0].set_ylabel(f"accuracy [%] ({'dropout off' if estimator == 'eval' else estimator})")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    if len(handles) > 1:
+        fig.legend(handles, labels, loc="outside lower center", ncol=min(len(handles), 4), fontsize="small",
+                   frameon=False)
+    return fig
+
+
+def placeholder_figure(message: str, *, aspect: float = 0.18, width: float | None = None):
+    """A small figure that says what is missing (e.g. a run not in the results store and the command that makes
+    it), so that a chapter's numbered figure exists whatever the store holds. Returns the Figure."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=figsize(1, 1, aspect=aspect, width=width))
+    # an Axes (switched off) holds the text: IPython renders no image of a figure without Axes
+    ax.set_axis_off()
+    ax.text(0.5, 0.5, str(message), ha="center", va="center", wrap=True, fontsize="small", color="0.3",
+            transform=ax.transAxes)
+    fig.set_gid("placeholder")
+    return fig
+
+
+def glue_figure(name: str, fig) -> None:
+    """Glue a figure for a numbered ``{glue:figure}`` (myst-nb) and close it, so that it is shown only where the
+    chapter places it."""
+    import matplotlib.pyplot as plt
+    from myst_nb import glue
+
+    glue(name, fig, display=False)
+    plt.close(fig)

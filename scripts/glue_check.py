@@ -30,7 +30,9 @@ def load_rules(path: Path = TOLERANCES) -> list[dict]:
     rules = yaml.safe_load(Path(path).read_text()) or []
     for r in rules:
         if not isinstance(r, dict) or "pattern" not in r or not set(r) <= {"pattern", "abs", "rel", "ignore", "why"}:
-            raise ValueError(f"{path}: each rule needs `pattern` and optionally `abs`, `rel`, `ignore`, `why`; got {r!r}")
+            raise ValueError(
+                f"{path}: each rule needs `pattern` and optionally `abs`, `rel`, `ignore`, `why`; got {r!r}"
+            )
     return rules
 
 

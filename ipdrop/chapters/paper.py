@@ -37,6 +37,15 @@ __all__ = [
     "deviations",
     "store_status",
     "compression_verdicts",
+    "verdict_table",
+    "verdict_counts",
+    "experiment_facts",
+    "paper_pairs",
+    "with_size",
+    "run_labels",
+    "missing_message",
+    "figure",
+    "GAUSSIAN_VIEWS",
     "CONFIG_COLUMNS",
     "VIEW_NAMES",
     "view_label",
@@ -55,6 +64,9 @@ CONFIG_COLUMNS = (
     "ip_n_train",
     "ip_n_test",
 )
+#: the three views of the dropout estimator of I(X;Z): Alg. 1 as published first (the paper's number)
+GAUSSIAN_VIEWS = ("mixture-paper", "mixture-dataset", "mixture-heldout")
+
 #: what each estimator name of the store means, for axes, tables and prose
 VIEW_NAMES = {
     "mixture-dataset": "ours, dataset view (X uniform on the sample, <= log N)",
@@ -108,10 +120,17 @@ def stored_runs(experiment: str, root: str | os.PathLike | None = None) -> list[
     return [name for name in spec["configs"] if (d / name / "results.csv").is_file()]
 
 
-def store_status(root: str | os.PathLike | None = None) -> pd.DataFrame:
-    """One row per experiment: runs planned, runs stored, runs missing, the regeneration command."""
+def store_status(root: str | os.PathLike | None = None, *, experiments: Sequence[str] | None = None) -> pd.DataFrame:
+    """One row per experiment: runs planned, runs stored, runs missing, the regeneration command.
+
+    ``experiments`` limits the table to those experiments (default: every params file).
+    """
     rows = []
-    for exp in experiments(root):
+    names = globals()["experiments"](root) if experiments is None else list(experiments)
+    unknown = sorted(set(names) - set(globals()["experiments"](root)))
+    if unknown:
+        raise ValueError(f"store_status(): no params file for experiment(s) {unknown} in {params_root()}")
+    for exp in names:
         spec = runstore.read_params_file(params_root() / f"{exp}.yaml")
         have = stored_runs(exp, root)
         rows.append(
@@ -160,7 +179,7 @@ def run_settings(experiment: str, root: str | os.PathLike | None = None) -> pd.D
         rows.append(
             {
                 "run": name,
-                **{c: cfg.get(c) for c in ("model", "dropout", "variance", "beta", "width", "seed")},
+                **{c: _applies(cfg, c) for c in ("model", "dropout", "variance", "beta", "width", "seed")},
                 "epochs": int(t.epoch.max()),
                 **acc,
                 "training min": _minutes(wall.get("training")),
@@ -170,6 +189,15 @@ def run_settings(experiment: str, root: str | os.PathLike | None = None) -> pd.D
             }
         )
     return pd.DataFrame(rows)
+
+
+def _applies(cfg: dict, key: str):
+    """A config value where it applies to the run: no ``beta`` for Gaussian dropout, no ``variance`` for
+    information dropout."""
+    info = cfg.get("dropout") == "information"
+    if (key == "beta" and not info) or (key == "variance" and info):
+        return None
+    return cfg.get(key)
 
 
 def _minutes(seconds) -> float | None:
@@ -225,7 +253,7 @@ def compression_verdicts(
     ``seeds``, ``peak``, ``epoch_peak``, ``final``, ``drop``, ``mc_error``, ``seed_spread``, ``n_drift``,
     ``threshold``, ``verdict`` ("compresses" / "no compression" / "rises").
     """
-    rows = []
+    rows: list[dict[str, Any]] = []
     if df.empty:
         return pd.DataFrame(rows)
     for key, g in df.groupby(list(by), sort=True, dropna=False):
@@ -281,3 +309,150 @@ def _rises(curves, from_epoch: int, thr: float) -> bool:
         return False
     m = mean[ok]
     return bool(m[-1] - m[0] > thr)
+
+
+def verdict_table(verdicts: pd.DataFrame, *, by: Sequence[str] = ("variance",), decimals: int = 2) -> pd.DataFrame:
+    """The verdicts of :func:`compression_verdicts` as one row per setting and estimator, train and test side by
+    side: ``seeds``, then per split the ``drop``, the ``threshold`` it must exceed and the ``verdict``
+    (nats, rounded to ``decimals``); the estimator is named as on the figures' axes
+    (:func:`ipdrop.plotting.short_label`)."""
+    if verdicts.empty:
+        return pd.DataFrame(columns=[*by, "estimator", "seeds"])
+    keys = [*by, "estimator"]
+    out = None
+    for split, g in verdicts.groupby("split", sort=False):
+        part = g[[*keys, "seeds", "drop", "threshold", "verdict"]].copy()
+        part["drop"] = part["drop"].round(decimals)
+        part["threshold"] = part["threshold"].round(decimals)
+        part = part.rename(columns={c: f"{split}: {c}" for c in ("drop", "threshold", "verdict")})
+        if out is None:
+            out = part
+        else:
+            out = out.merge(part.drop(columns="seeds"), on=keys, how="outer", sort=False)
+    assert out is not None
+    order = {e: i for i, e in enumerate(dict.fromkeys(verdicts["estimator"]))}
+    out = out.sort_values([*by, "estimator"], key=lambda c: c.map(order) if c.name == "estimator" else c)
+    from ..plotting import short_label
+
+    out["estimator"] = out["estimator"].map(short_label)
+    return out.reset_index(drop=True)
+
+
+def verdict_counts(verdicts: pd.DataFrame, estimators: Sequence[str] | None = None) -> dict[str, int]:
+    """``{"compresses": k, "no compression": m, "rises": r, "total": n}`` over the rows of
+    :func:`compression_verdicts` (optionally only ``estimators``), for numbers in the prose."""
+    v = verdicts if estimators is None or verdicts.empty else verdicts[verdicts["estimator"].isin(list(estimators))]
+    counts = {k: 0 for k in ("compresses", "no compression", "rises")}
+    if not v.empty:
+        for k, n in v["verdict"].value_counts().items():
+            counts[str(k)] = int(n)
+    counts["total"] = int(len(v))
+    return counts
+
+
+def experiment_facts(experiment: str, root: str | os.PathLike | None = None) -> dict[str, Any]:
+    """The settings of an experiment's params file that the chapters state, for ``glue``: epochs, IP subset
+    sizes, how often representations are kept and estimated, noise draws, bin counts, the N-drift size,
+    runs planned and stored."""
+    spec = runstore.read_params_file(params_root() / f"{experiment}.yaml")
+    base = spec.get("base") or {}
+    est = spec.get("estimate") or {}
+
+    def every(v):
+        if isinstance(v, str) and v.startswith("every:"):
+            return int(v.split(":", 1)[1])
+        return None if v in (None, "all") else v
+
+    return {
+        "experiment": experiment,
+        "epochs": base.get("epochs"),
+        "ip_n_train": base.get("ip_n_train"),
+        "ip_n_test": base.get("ip_n_test"),
+        "reps_every": every(base.get("ip_epochs")) or 1,
+        "estimate_every": every(est.get("epochs")) or every(base.get("ip_epochs")) or 1,
+        "n_noise": est.get("n_noise"),
+        "n_bins": list(est.get("n_bins") or []),
+        "drift_sizes": list(est.get("sizes") or []),
+        "planned": len(spec["configs"]),
+        "stored": len(stored_runs(experiment, root)),
+        "command": f"ipdrop reproduce params/paper_runs/{experiment}.yaml --out results/{experiment}",
+    }
+
+
+def paper_pairs(
+    dropout: str = "gaussian",
+    *,
+    y_estimator: str | None = None,
+    binning: str | None = "binning-ref-3",
+    binned_labels: bool = False,
+):
+    """The (x, y) estimator pairs of the paper's figure for a dropout kind: for Gaussian dropout the three views of
+    the dropout estimator (:data:`GAUSSIAN_VIEWS`) against ``y_estimator`` (default EDGE, the paper's choice), for
+    information dropout the KL term against ``y_estimator`` (default the variational bound); then ``binning`` on
+    both axes (the paper's code: 3 edges on the noisy Z for MNIST, 10 for CIFAR-10; ``None``: no binning panel).
+    ``binned_labels``: the binning panel's y is I(Y_binned;Z), the labels binned with the same edges, as the paper's
+    code computes it (a third element of the pair, see :func:`ipdrop.plotting.plot_paper_planes`)."""
+    if dropout == "gaussian":
+        y = y_estimator or "edge"
+        pairs: list[tuple[str, ...]] = [(x, y) for x in GAUSSIAN_VIEWS]
+    elif dropout == "information":
+        pairs = [("kl", y_estimator or "variational")]
+    else:
+        raise ValueError(f"paper_pairs(): dropout must be 'gaussian' or 'information'; got {dropout!r}")
+    if binning:
+        pairs.append((binning, binning, "I(Y_binned;Z)") if binned_labels else (binning, binning))
+    return pairs
+
+
+def with_size(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with a ``size`` column from ``width``: "full" for the largest width of the table, "small" for the
+    others (the beta study's two networks)."""
+    if "width" not in df.columns:
+        raise ValueError("with_size(): the table has no width column")
+    out = df.copy()
+    w = pd.to_numeric(out["width"], errors="coerce")
+    out["size"] = np.where(w == w.max(), "full", "small") if len(w) else []
+    return out
+
+
+def run_labels(df: pd.DataFrame, keys: Sequence[str] = ("variance", "seed")) -> dict[str, str]:
+    """Legend labels of the runs of a table: ``{run: "Var(D) = 0.2, seed 0"}`` from the ``keys`` columns."""
+    names = {
+        "variance": "Var(D) = {:g}",
+        "seed": "seed {}",
+        "beta": "β = {:g}",
+        "width": "width ×{:g}",
+        "dropout": "{} dropout",
+        "model": "{}",
+    }
+    out: dict[str, str] = {}
+    if df.empty:
+        return out
+    first = df.drop_duplicates("run")
+    for _, r in first.iterrows():
+        parts = [
+            names.get(k, k + " {}").format(r[k])
+            for k in keys
+            if k in r and r[k] is not None and not (isinstance(r[k], float) and math.isnan(r[k]))
+        ]
+        out[r["run"]] = ", ".join(parts) or str(r["run"])
+    return out
+
+
+def missing_message(experiment: str, runs: Sequence[str] | None = None) -> str:
+    """What a figure would show and how to make it: the runs missing from the store and the command."""
+    what = f"runs {', '.join(runs)} of " if runs else ""
+    return (
+        f"Not in the results store yet: {what}{experiment}.\n"
+        f"Make them with: ipdrop reproduce params/paper_runs/{experiment}.yaml --out results/{experiment}"
+    )
+
+
+def figure(df: pd.DataFrame, draw, *args, experiment: str, runs: Sequence[str] | None = None, **kwargs):
+    """``draw(df, *args, **kwargs)`` (a figure function of :mod:`ipdrop.plotting`), or, when ``df`` holds no
+    stored run, a placeholder figure that names the missing runs and the command that makes them."""
+    from .. import plotting
+
+    if df.empty:
+        return plotting.placeholder_figure(missing_message(experiment, runs))
+    return draw(df, *args, **kwargs)

@@ -287,7 +287,7 @@ def _common(seed, device, num_threads, epochs, ip_epochs, subset, mc_samples, n_
 def mnist_study(
     *,
     lenet_variance: float = 0.2,
-    fc_variances: Sequence[float] = (0.2, 0.4),
+    fc_variances: Sequence[float] = (0.2,),
     info_beta: float = 3.0,
     info_max_alpha: float = 0.7,
     kl_dataset_size: int = 60000,
