@@ -513,10 +513,13 @@ def table(df, caption: str | None = None, *, digits: int = 3, formats: dict | No
                                            ("padding-bottom", "0.3em")]},
         {"selector": "th", "props": [("white-space", "normal"), ("padding", "0.2em 0.5em"), ("text-align", "center"),
                                       ("border-bottom", "1px solid #999"), ("vertical-align", "bottom")]},
-        {"selector": "td", "props": [("padding", "0.15em 0.5em"), ("white-space", "nowrap")]},
+        # text wraps (a long claim or path never pushes columns out of the page); numbers stay on one line
+        {"selector": "td", "props": [("padding", "0.15em 0.5em"), ("white-space", "normal"), ("vertical-align", "top")]},
     ], overwrite=True)
     if numeric:
-        styler = styler.set_properties(subset=numeric, **{"text-align": "right", "font-variant-numeric": "tabular-nums"})
+        styler = styler.set_properties(
+            subset=numeric, **{"text-align": "right", "font-variant-numeric": "tabular-nums", "white-space": "nowrap"}
+        )
     return styler
 
 
