@@ -473,13 +473,16 @@ class _MixtureScorer:
             shift = 2.0 * gf * big
             invt = inv.T
             r = np.empty((2 * k + 1, len(mem)), dtype=np.float32)
-            r[:k1] = np.square(invt[:k1]) * (-0.5 / s2)  # -w/2 = -1 / (2 s2 mu^2)
-            r[k1:2 * k1] = np.sign(mu.T[:k1]) * invt[:k1] / s2  # mu w = 1 / (s2 mu)
-            r[2 * k1] = cprime + shift
-            if k1 < k:
-                k2 = k - k1
-                r[2 * k1 + 1:2 * k1 + 1 + k2] = np.square(invt[k1:]) * (-0.5 / s2)
-                r[2 * k1 + 1 + k2:] = np.sign(mu.T[k1:]) * invt[k1:] / s2
+            # tiny centres (e.g. floored softplus zeros) overflow float32 here: that is caught just below
+            # (a non-finite screen falls back to the exact float64 path), so the cast warning is noise
+            with np.errstate(over="ignore", invalid="ignore"):
+                r[:k1] = np.square(invt[:k1]) * (-0.5 / s2)  # -w/2 = -1 / (2 s2 mu^2)
+                r[k1:2 * k1] = np.sign(mu.T[:k1]) * invt[:k1] / s2  # mu w = 1 / (s2 mu)
+                r[2 * k1] = cprime + shift
+                if k1 < k:
+                    k2 = k - k1
+                    r[2 * k1 + 1:2 * k1 + 1 + k2] = np.square(invt[k1:]) * (-0.5 / s2)
+                    r[2 * k1 + 1 + k2:] = np.sign(mu.T[k1:]) * invt[k1:] / s2
             with np.errstate(over="ignore", invalid="ignore"):
                 max_right = float(np.max(np.abs(r))) if r.size else 0.0
             if math.isfinite(max_right) and max_right < 1e30 and np.all(np.isfinite(const)):
