@@ -455,7 +455,7 @@ def _format_number(x, digits: int) -> str:
 
 
 def table(df, caption: str | None = None, *, digits: int = 3, formats: dict | None = None,
-          index: bool = False, font_size: str = "0.85em"):
+          index: bool = False, font_size: str = "0.8em"):
     """A results table as a compact HTML table (a pandas ``Styler``) for the book, instead of
     ``print(df.to_string())``.
 
@@ -511,10 +511,10 @@ def table(df, caption: str | None = None, *, digits: int = 3, formats: dict | No
                                     ("margin", "0.5em 0")]},
         {"selector": "caption", "props": [("caption-side", "top"), ("text-align", "left"), ("font-weight", "bold"),
                                            ("padding-bottom", "0.3em")]},
-        {"selector": "th", "props": [("white-space", "normal"), ("padding", "0.2em 0.5em"), ("text-align", "center"),
+        {"selector": "th", "props": [("white-space", "normal"), ("padding", "0.2em 0.35em"), ("text-align", "center"),
                                       ("border-bottom", "1px solid #999"), ("vertical-align", "bottom")]},
         # text wraps (a long claim or path never pushes columns out of the page); numbers stay on one line
-        {"selector": "td", "props": [("padding", "0.15em 0.5em"), ("white-space", "normal"), ("vertical-align", "top")]},
+        {"selector": "td", "props": [("padding", "0.15em 0.35em"), ("white-space", "normal"), ("vertical-align", "top")]},
     ], overwrite=True)
     if numeric:
         styler = styler.set_properties(
@@ -1005,7 +1005,7 @@ def _log_n_curve(ax, sizes, color="0.35"):
     grid = np.geomspace(n.min(), n.max(), 50) if n.size > 1 else n
     ax.plot(grid, np.log(grid), ls="--", color=color, lw=0.9, zorder=0.5, label="log N")
     ax.set_xscale("log")
-    ax.xaxis.set_major_locator(FixedLocator(n))
+    ax.xaxis.set_major_locator(FixedLocator(np.asarray(n, dtype=float).tolist()))
     ax.xaxis.set_minor_locator(NullLocator())
     ax.set_xticklabels([f"{int(v / 1000)}k" if v >= 1000 and v % 1000 == 0 else f"{int(v)}" for v in n])
 

@@ -166,7 +166,7 @@ def test_table_formats_numbers_and_hides_the_index():
     for text in ("8.52", "0.0123", "60,000", "1,000", "2.50e-05", "—", "yes", "no", "98.1%", "50.0%"):
         assert f">{text}</td>" in html, text
     assert "8.517" not in html and "0.9812" not in html
-    assert "font-size: 0.85em" in html and "white-space: normal" in html
+    assert "font-size: 0.8em" in html and "white-space: normal" in html
     assert 'class="blank level0' not in html and "row_heading" not in html  # no index column
     assert "row_heading" in plotting.table(df, index=True).to_html()
 

@@ -225,7 +225,8 @@ def run_reliability_table(
             f"{run}: none of the epochs {list(epochs)} has stored representations "
             f"(stored: {sorted(stored)[:10]}{' ...' if len(stored) > 10 else ''})"
         )
-    rows, dropped = [], set()
+    rows: list[dict] = []
+    dropped: set[str] = set()
     bar = None
     if progress:
         from tqdm.auto import tqdm
