@@ -33,28 +33,43 @@ _INT = ("kl_dataset_size", "epochs", "batch_size", "n_train", "ip_n_train", "ip_
 _INT_LIST = ("milestones", "n_bins")
 _STR_LIST = ("estimators",)
 _HELP = {
-    "model": "network: lenet, fc, resnet18, fullcnn",
-    "dataset": "mnist or cifar10",
-    "dropout": "gaussian, information, bernoulli or none",
+    "model": "network",
+    "dataset": "data set",
+    "dropout": "kind of the tracked dropout layer ('none': no dropout)",
     "variance": "Var(D) of Gaussian dropout D ~ N(1, variance) (> 0)",
     "drop_rate": "Bernoulli dropout: probability of dropping a unit, 0 <= p < 1 (required for --dropout bernoulli)",
     "max_alpha": "information dropout: largest noise scale alpha",
     "beta": "information dropout: KL weight in the paper's convention, loss = CE + beta * KL / kl_dataset_size (>= 0)",
-    "kl_dataset_size": "information dropout: N_train dividing the KL term (default: the training images used)",
+    "kl_dataset_size": "information dropout: the N_train dividing the KL term (default: the training images used)",
     "save_representations": "keep the IP subsets' representations in RUN/reps/ for 'ipdrop estimate'",
-    "width": "width multiplier of the network",
-    "schedule": "cosine, step (x gamma at milestones) or constant",
-    "subset": "embedded (packaged subset) or full ($IPDROP_DATA)",
-    "n_train": "train on a seeded random subset of this many images",
+    "width": "width multiplier of the network (default: 1, the paper's width)",
+    "epochs": "training epochs",
+    "batch_size": "mini-batch size of SGD",
+    "lr": "initial learning rate of SGD",
+    "momentum": "SGD momentum, in [0, 1)",
+    "weight_decay": "SGD weight decay (L2)",
+    "schedule": "learning-rate schedule: cosine to 0, step (x gamma at milestones) or constant",
+    "milestones": "epochs at which the step schedule multiplies the learning rate by gamma",
+    "gamma": "factor of the step schedule",
+    "subset": "embedded (small subset shipped with ipdrop) or full ($IPDROP_DATA)",
+    "n_train": "train on a seeded random subset of this many images (default: all)",
+    "augment": "random crop + flip",
     "ip_epochs": "epochs with IP estimation: all, none, last, every:K or a comma list such as 0,1,5",
     "ip_n_train": "size of the fixed training subset used for the IP",
     "ip_n_test": "size of the fixed test subset used for the IP",
-    "estimators": "IP estimators: mixture, binning, edge, knn, variational, kl (default: those that apply)",
-    "n_bins": "bin counts of the binning estimator",
+    "estimators": "IP estimators: mixture[-<view>], binning[-<n>], binning-ref[-<n>], edge, knn, variational, kl "
+                  "(default: those that apply to the dropout)",
+    "n_noise": "noise draws per input of the mixture estimator",
+    "n_bins": "bin counts of the binning estimators",
     "mc_samples": "Monte-Carlo dropout passes at evaluation",
-    "device": "auto, cpu, cuda, cuda:N",
-    "num_threads": "torch CPU threads",
+    "eval_batch_size": "batch size of evaluation passes",
+    "seed": "seeds weights, data order, dropout noise and estimators",
+    "device": "auto (CUDA when available), cpu, cuda, cuda:N",
+    "num_threads": "torch CPU threads (default: the sweep's share inside a sweep, else min(cores, torch's default))",
 }
+_CHOICES = {"model": ("lenet", "fc", "resnet18", "fullcnn"), "dataset": ("mnist", "cifar10"),
+            "dropout": ("gaussian", "information", "bernoulli", "none"), "schedule": ("cosine", "step", "constant"),
+            "subset": ("embedded", "full")}
 
 
 def _train_parser(subparsers) -> argparse.ArgumentParser:
@@ -64,14 +79,19 @@ def _train_parser(subparsers) -> argparse.ArgumentParser:
         "train", help="train one network and track its information plane",
         description="Train one configuration and write config.json, results.csv (tidy), checkpoint.pt and "
                     "run.json into --out. A killed run resumes from its checkpoint when started again.",
+        epilog="examples:\n  ipdrop train --model fc --dataset mnist --dropout gaussian --variance 0.2 --epochs 20 "
+               "--out runs/fc-0.2\n  ipdrop train --model lenet --dropout information --beta 3 --subset full "
+               "--save-representations --out runs/lenet-info",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         argument_default=argparse.SUPPRESS)
     p.add_argument("--out", "-o", required=True, metavar="DIR", help="run folder (new, empty, or this run's)")
     p.add_argument("--config", metavar="FILE", help="YAML/JSON file of parameters; options given here override it")
     for f in dataclasses.fields(TrainConfig):
         opt = "--" + f.name.replace("_", "-")
         default = f.default
-        h = _HELP.get(f.name, f.name.replace("_", " "))
-        h = f"{h} (default: {default if not isinstance(default, tuple) else ' '.join(map(str, default))})"
+        h = _HELP[f.name]
+        if default is not None and "(default:" not in h:  # a None default is explained in the text itself
+            h = f"{h} (default: {default if not isinstance(default, tuple) else ' '.join(map(str, default))})"
         if f.name == "augment":
             p.add_argument(opt, action=argparse.BooleanOptionalAction, help="random crop + flip (default: CIFAR only)")
         elif f.name == "save_representations":
@@ -84,6 +104,8 @@ def _train_parser(subparsers) -> argparse.ArgumentParser:
             p.add_argument(opt, type=int, nargs="+", metavar="N", help=h)
         elif f.name in _STR_LIST:
             p.add_argument(opt, nargs="+", metavar="NAME", help=h)
+        elif f.name in _CHOICES:  # checked by TrainConfig, so that a bad value is one clear error line
+            p.add_argument(opt, metavar="{" + ",".join(_CHOICES[f.name]) + "}", help=h)
         else:
             p.add_argument(opt, metavar="VALUE", help=h)
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
