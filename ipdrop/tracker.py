@@ -451,6 +451,19 @@ class InformationPlaneTracker:
             arrays["z_noisy"] = arrays["z_noisy"].astype(np.float64)
         return SplitData(epoch=self.epoch, split=split, seed=_stable_seed(self.seed, self.epoch, split), **arrays)
 
+    def track_layer(self, layer) -> None:
+        """Take the noise variance from the dropout layer this tracker follows (a ``GaussianDropout`` has
+        ``variance`` = Var(D)); the mixture and reference-binning estimators then use the layer's own value."""
+        v = getattr(layer, "variance", None)
+        if v is not None:
+            self.variance = check_positive(float(v), "variance")
+        elif any(isinstance(e, str) and e.startswith(("mixture", "binning-ref")) for e in self.estimators):
+            raise ValueError(f"the tracked layer ({type(layer).__name__}) has no Gaussian dropout variance, which the "
+                             "mixture and binning-ref estimators need")
+        for fn in self._fns:  # reference binning keeps its own copy
+            if hasattr(fn, "variance") and v is not None:
+                fn.variance = self.variance
+
     def current_data(self) -> dict[str, SplitData]:
         """The current step's collected arrays, one :class:`SplitData` per split that received data."""
         self.epoch  # raises when no step was started

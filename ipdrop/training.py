@@ -782,6 +782,7 @@ def train(config: TrainConfig | Mapping[str, Any], out_dir: str | os.PathLike, *
         # structural zeros in the mixture estimator only where the tracked layer can output exact zeros (ReLU);
         # softplus outputs are > 0, and an exact 0 there is float32 underflow (softplus(-110) == 0)
         tracker.zero_patterns = _layer_can_output_zero(model)
+        tracker.track_layer(model.dropout)  # the estimators use the tracked layer's own Var(D)
         opt, sched = _make_optim(config, model)
         gen = torch.Generator().manual_seed(config.seed)  # data order and augmentation
 

@@ -292,3 +292,13 @@ def test_factories_cover_every_known_name_and_knn_is_the_default_label_estimator
         t.update(z, y)
         vals.append(t.compute().set_index("estimator")["value"].to_dict())
     assert vals[0] == vals[1]
+
+
+def test_tracker_takes_the_variance_from_the_tracked_layer():
+    from ipdrop.dropout import GaussianDropout
+
+    t = InformationPlaneTracker(["mixture-dataset", "binning-ref-3"], variance=0.2)
+    t.track_layer(GaussianDropout(variance=0.4))
+    assert t.variance == 0.4 and all(getattr(fn, "variance", 0.4) == 0.4 for fn in t._fns)
+    with pytest.raises(ValueError, match="no Gaussian dropout variance"):
+        t.track_layer(torch.nn.Identity())
