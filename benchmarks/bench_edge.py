@@ -15,6 +15,7 @@ Usage: ``python benchmarks/bench_edge.py [--n 60000] [--d 32] [--repeats 3] [--l
 Times are medians over repeats (wall clock, this machine); peak memory is numpy/Python allocations traced by
 :mod:`tracemalloc` during one extra run.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -75,9 +76,11 @@ def timed_cpu(fn, repeats):
 
 
 def label_mi_bench(n, dims, repeats, tree_all, no_tree=False):
-    print(f"I(Y;Z) at N = {n}, 10 classes (means N(0, 0.25 I_d), unit noise), torch threads "
-          f"{torch.get_num_threads()}, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    header = (f"{'d':>4} {'estimator':<22}{'wall s':>9}{'cpu s':>9}{'estimate':>10}   ratio (cpu, vs k-NN GEMM)")
+    print(
+        f"I(Y;Z) at N = {n}, 10 classes (means N(0, 0.25 I_d), unit noise), torch threads "
+        f"{torch.get_num_threads()}, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    )
+    header = f"{'d':>4} {'estimator':<22}{'wall s':>9}{'cpu s':>9}{'estimate':>10}   ratio (cpu, vs k-NN GEMM)"
     print(header)
     print("-" * len(header))
     for d in dims:
@@ -134,8 +137,9 @@ def main():
     ap.add_argument("--no-tree", action="store_true", help="skip the k-d tree rows (minutes under load)")
     args = ap.parse_args()
 
-    label_mi_bench(args.label_n, [int(v) for v in args.label_dims.split(",")], args.repeats, args.tree_all,
-                   args.no_tree)
+    label_mi_bench(
+        args.label_n, [int(v) for v in args.label_dims.split(",")], args.repeats, args.tree_all, args.no_tree
+    )
     if args.labels_only:
         return
 
@@ -146,8 +150,10 @@ def main():
     print(header)
     print("-" * len(header))
     for case, target in [("Z;Y labels (10)", y), ("Z;Y continuous (4-D)", y_cont)]:
-        make_plan = lambda: edge_hash_plan(z, target, n_ensemble=EDGE_KW["n_ensemble"],  # noqa: E731
-                                           projection=EDGE_KW["projection"], seed=0)
+
+        def make_plan(target=target):
+            return edge_hash_plan(z, target, n_ensemble=EDGE_KW["n_ensemble"], projection=EDGE_KW["projection"], seed=0)
+
         tp, plan = timed(make_plan, args.repeats)
         tv, rv = timed(lambda: edge_from_plan(plan, ensemble="median"), args.repeats)
         tl, vl = timed(lambda: edge_loop(plan), args.loop_repeats)
@@ -159,9 +165,11 @@ def main():
         print(f"{'':<22}{'hash+count loop':<22}{tl:>10.3f}{'':>10}{vl:>12.6f}")
         print(f"{'':<22}{'edge_mi total':<22}{tt:>10.3f}{mv:>10.1f}{rt.value:>12.6f}")
         rel = abs(rv.value - vl) / max(abs(vl), 1e-12)
-        print(f"{'':<22}hash+count speed-up {tl / tv:.1f}x (total incl. plan: {(tl + tp) / tt:.1f}x), "
-              f"relative difference {rel:.1e} ({'OK' if rel < 0.01 else 'MISMATCH'}: < 1%), "
-              f"hash dim {rv.details['hash_dim_x']}+{rv.details['hash_dim_y']}, eps0 {rv.details['eps0']:.3f}")
+        print(
+            f"{'':<22}hash+count speed-up {tl / tv:.1f}x (total incl. plan: {(tl + tp) / tt:.1f}x), "
+            f"relative difference {rel:.1e} ({'OK' if rel < 0.01 else 'MISMATCH'}: < 1%), "
+            f"hash dim {rv.details['hash_dim_x']}+{rv.details['hash_dim_y']}, eps0 {rv.details['eps0']:.3f}"
+        )
 
     rng = np.random.default_rng(1)
     zb = np.tanh(rng.standard_normal((args.n, args.bin_d)))
@@ -170,9 +178,11 @@ def main():
     header = f"{'quantity':<22}{'median s':>10}{'peak MiB':>10}{'estimate':>12}{'log N':>10}"
     print(header)
     print("-" * len(header))
-    for name, fn in [("I(X;Z) = H(Z_binned)", lambda: binning_mi_xz(zb, n_bins=30)),
-                     ("I(Y;Z_binned)", lambda: binning_mi_yz(zb, yb, n_bins=30)),
-                     ("I(X;Z), bin_width=0.5", lambda: binning_mi_xz(zb, bin_width=0.5))]:
+    for name, fn in [
+        ("I(X;Z) = H(Z_binned)", lambda: binning_mi_xz(zb, n_bins=30)),
+        ("I(Y;Z_binned)", lambda: binning_mi_yz(zb, yb, n_bins=30)),
+        ("I(X;Z), bin_width=0.5", lambda: binning_mi_xz(zb, bin_width=0.5)),
+    ]:
         t, r = timed(fn, args.repeats)
         print(f"{name:<22}{t:>10.3f}{peak_mib(fn):>10.1f}{r.value:>12.4f}{math.log(args.n):>10.4f}")
 

@@ -20,6 +20,7 @@ the CPU time of the same runs. The machine is shared: quote the ratios, not the 
 
 Usage: python benchmarks/bench_mixture.py [--n 10000 --m 10000 --d 128 --repeats 3]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -105,14 +106,19 @@ def _run_floor(z, c, chunk):
     right = torch.as_tensor(np.concatenate([c, c, np.ones((len(c), 1))], 1).T.copy()) * 1e-3
     out = torch.empty(len(z), dtype=torch.float64)
     for s in range(0, len(z), chunk):
-        a = left[s:s + chunk] @ right
-        out[s:s + chunk] = a.exp_().sum(1)
+        a = left[s : s + chunk] @ right
+        out[s : s + chunk] = a.exp_().sum(1)
         del a
     return out.numpy()
 
 
-RUNNERS = {"floor": _run_floor, "ipdrop": _run_ipdrop, "screened": _run_screened, "sklearn": _run_sklearn,
-           "scipy": _run_scipy}
+RUNNERS = {
+    "floor": _run_floor,
+    "ipdrop": _run_ipdrop,
+    "screened": _run_screened,
+    "sklearn": _run_sklearn,
+    "scipy": _run_scipy,
+}
 
 
 def worker(args):
@@ -149,14 +155,42 @@ def worker(args):
         sc.score(z, chunk_size=args.chunk)
         stats = sc.stats
     # peak: the smallest over the repeats (the first run also pays one-off library warm-up allocations)
-    print(json.dumps({"wall": statistics.median(walls), "cpu": statistics.median(cpus), "cpu_min": min(cpus),
-                      "peak_mb": min(peaks), "walls": walls, "cpus": cpus, "stats": stats}))
+    print(
+        json.dumps(
+            {
+                "wall": statistics.median(walls),
+                "cpu": statistics.median(cpus),
+                "cpu_min": min(cpus),
+                "peak_mb": min(peaks),
+                "walls": walls,
+                "cpus": cpus,
+                "stats": stats,
+            }
+        )
+    )
 
 
 def _spawn(method, n, m, d, repeats, chunk, m_sub=0, save="", variance=VARIANCE, stats=False):
-    cmd = [sys.executable, os.path.abspath(__file__), "--worker", method, "--n", str(n), "--m", str(m),
-           "--d", str(d), "--repeats", str(repeats), "--chunk", str(chunk), "--m-sub", str(m_sub),
-           "--variance", repr(variance)] + (["--stats"] if stats else [])
+    cmd = [
+        sys.executable,
+        os.path.abspath(__file__),
+        "--worker",
+        method,
+        "--n",
+        str(n),
+        "--m",
+        str(m),
+        "--d",
+        str(d),
+        "--repeats",
+        str(repeats),
+        "--chunk",
+        str(chunk),
+        "--m-sub",
+        str(m_sub),
+        "--variance",
+        repr(variance),
+    ] + (["--stats"] if stats else [])
     if save:
         cmd += ["--save", save]
     res = subprocess.run(cmd, capture_output=True, text=True, check=True)
@@ -192,8 +226,10 @@ def main():
 
     tmp = tempfile.mkdtemp(prefix="bench_mixture_")
     n, m, d, v, rep = args.n, args.m, args.d, args.variance, args.repeats
-    print(f"Gaussian-dropout mixture log-density: N={n} scored x M={m} centres, d={d}, variance={v}, "
-          f"float64 results, CPU ({os.cpu_count()} cores, shared with other jobs)")
+    print(
+        f"Gaussian-dropout mixture log-density: N={n} scored x M={m} centres, d={d}, variance={v}, "
+        f"float64 results, CPU ({os.cpu_count()} cores, shared with other jobs)"
+    )
     print(f"data: {DATA} (samples from the mixture itself)")
     sub = args.scipy_centres
     path = lambda name: os.path.join(tmp, name + ".npy")  # noqa: E731
@@ -212,49 +248,71 @@ def main():
         ("ipdrop dense float64 (method='dense')", r_ip, f"{rel['ip_sk']:.1e}", "0", f"{rep} runs"),
         ("floor: float64 GEMM + N*M exp only", r_fl, "-", "-", "lower bound for any dense float64 method"),
         ("sklearn GaussianMixture.score_samples", r_sk, "0", f"{rel['ip_sk']:.1e}", f"{rep} runs"),
-        ("scipy per-centre loop (extrapolated)", {k: r_sp[k] * scale if k in ("wall", "cpu") else r_sp[k]
-                                                  for k in r_sp}, "-", f"{rel['sc_sp']:.1e}*",
-         f"1 run on {sub} centres x {scale:g}"),
+        (
+            "scipy per-centre loop (extrapolated)",
+            {k: r_sp[k] * scale if k in ("wall", "cpu") else r_sp[k] for k in r_sp},
+            "-",
+            f"{rel['sc_sp']:.1e}*",
+            f"1 run on {sub} centres x {scale:g}",
+        ),
     ]
     sk_cpu, sk_wall = r_sk["cpu"], r_sk["wall"]
-    print(f"\n{'method':40s} {'wall s':>7s} {'cpu s':>7s} {'sklearn/x':>9s} {'(wall)':>7s} {'peak MB':>8s} "
-          f"{'rel vs sk':>9s} {'rel vs dense':>12s}  note")
+    print(
+        f"\n{'method':40s} {'wall s':>7s} {'cpu s':>7s} {'sklearn/x':>9s} {'(wall)':>7s} {'peak MB':>8s} "
+        f"{'rel vs sk':>9s} {'rel vs dense':>12s}  note"
+    )
     for name, r, rsk, rip, note in rows:
-        print(f"{name:40s} {r['wall']:7.2f} {r['cpu']:7.2f} {sk_cpu / r['cpu']:9.2f} {sk_wall / r['wall']:7.2f} "
-              f"{r['peak_mb']:8.0f} {rsk:>9s} {rip:>12s}  {note}")
-    print("(sklearn/x: sklearn time / method time, from CPU time and, in brackets, wall time; 'rel': max over points "
-          "of |log p - log p_ref| / |log p_ref|;\n * vs screened on the same first "
-          f"{sub} centres)")
-    print(f"\nspeed-up screened vs sklearn: {sk_cpu / r_sc['cpu']:.2f}x CPU ({sk_wall / r_sc['wall']:.2f}x wall); "
-          f"dense vs sklearn: {sk_cpu / r_ip['cpu']:.2f}x CPU; screened vs dense: {r_ip['cpu'] / r_sc['cpu']:.2f}x CPU; "
-          f"screened vs float64 floor: {r_fl['cpu'] / r_sc['cpu']:.2f}x CPU")
-    print(f"max relative difference of log-densities: screened vs sklearn {rel['sc_sk']:.2e}, screened vs dense "
-          f"{rel['sc_ip']:.2e}, dense vs sklearn {rel['ip_sk']:.2e}, screened vs scipy loop {rel['sc_sp']:.2e}")
+        print(
+            f"{name:40s} {r['wall']:7.2f} {r['cpu']:7.2f} {sk_cpu / r['cpu']:9.2f} {sk_wall / r['wall']:7.2f} "
+            f"{r['peak_mb']:8.0f} {rsk:>9s} {rip:>12s}  {note}"
+        )
+    print(
+        "(sklearn/x: sklearn time / method time, from CPU time and, in brackets, wall time; 'rel': max over points "
+        "of |log p - log p_ref| / |log p_ref|;\n * vs screened on the same first "
+        f"{sub} centres)"
+    )
+    print(
+        f"\nspeed-up screened vs sklearn: {sk_cpu / r_sc['cpu']:.2f}x CPU ({sk_wall / r_sc['wall']:.2f}x wall); "
+        f"dense vs sklearn: {sk_cpu / r_ip['cpu']:.2f}x CPU; screened vs dense: {r_ip['cpu'] / r_sc['cpu']:.2f}x CPU; "
+        f"screened vs float64 floor: {r_fl['cpu'] / r_sc['cpu']:.2f}x CPU"
+    )
+    print(
+        f"max relative difference of log-densities: screened vs sklearn {rel['sc_sk']:.2e}, screened vs dense "
+        f"{rel['sc_ip']:.2e}, dense vs sklearn {rel['ip_sk']:.2e}, screened vs scipy loop {rel['sc_sp']:.2e}"
+    )
     if args.skip_extra:
         return
 
-    print(f"\nPeak memory vs number of scored points (M={m}, d={d}, chunk={args.chunk}; dense holds chunk x M x 8 B = "
-          f"{args.chunk * m * 8 / 2**20:.0f} MB, screened chunk x M x (4 + 1) B = {args.chunk * m * 5 / 2**20:.0f} MB; "
-          "2 runs each, fastest CPU time, smallest peak):")
+    print(
+        f"\nPeak memory vs number of scored points (M={m}, d={d}, chunk={args.chunk}; dense holds chunk x M x 8 B = "
+        f"{args.chunk * m * 8 / 2**20:.0f} MB, screened chunk x M x (4 + 1) B = {args.chunk * m * 5 / 2**20:.0f} MB; "
+        "2 runs each, fastest CPU time, smallest peak):"
+    )
     print(f"{'N scored':>9s} {'dense cpu s':>12s} {'dense MB':>9s} {'screened cpu s':>15s} {'screened MB':>12s}")
     for nn in (5_000, 10_000, 20_000):
         a = _spawn("ipdrop", nn, m, d, 2, args.chunk, variance=v)
         b = _spawn("screened", nn, m, d, 2, args.chunk, variance=v)
         print(f"{nn:9d} {a['cpu_min']:12.2f} {a['peak_mb']:9.0f} {b['cpu_min']:15.2f} {b['peak_mb']:12.0f}")
 
-    print("\nOther regimes, same data model (N = M = 4000, 3 runs each, fastest CPU time). method='screened' forced;\n"
-          "'auto' (the default) screens only d >= 32. A chunk whose candidates exceed 1% of its entries falls back to\n"
-          "dense, and so does the rest of its pattern group ('fallback' column: chunks that went dense).")
-    print(f"{'d':>4s} {'variance':>9s} {'dense cpu s':>12s} {'screened cpu s':>15s} {'dense/scr':>9s} "
-          f"{'cand/entries':>12s} {'fallback':>9s} {'max rel diff':>13s}")
+    print(
+        "\nOther regimes, same data model (N = M = 4000, 3 runs each, fastest CPU time). method='screened' forced;\n"
+        "'auto' (the default) screens only d >= 32. A chunk whose candidates exceed 1% of its entries falls back to\n"
+        "dense, and so does the rest of its pattern group ('fallback' column: chunks that went dense)."
+    )
+    print(
+        f"{'d':>4s} {'variance':>9s} {'dense cpu s':>12s} {'screened cpu s':>15s} {'dense/scr':>9s} "
+        f"{'cand/entries':>12s} {'fallback':>9s} {'max rel diff':>13s}"
+    )
     for dd, vv in ((128, 1e-3), (128, 4.0), (32, 0.2), (8, 0.2), (8, 4.0), (1, 0.2)):
         a = _spawn("ipdrop", 4000, 4000, dd, 3, args.chunk, save=path("ra"), variance=vv)
         b = _spawn("screened", 4000, 4000, dd, 3, args.chunk, save=path("rb"), variance=vv, stats=True)
         st = b["stats"]
         frac = st["candidates"] / st["entries"] if st.get("entries") and st["screened_chunks"] else float("nan")
-        print(f"{dd:4d} {vv:9.3g} {a['cpu_min']:12.2f} {b['cpu_min']:15.2f} {a['cpu_min'] / b['cpu_min']:9.2f} "
-              f"{frac:12.2e} {st['dense_chunks']:>5d}/{st['dense_chunks'] + st['screened_chunks']:<3d} "
-              f"{_maxrel(np.load(path('rb')), np.load(path('ra'))):13.1e}")
+        print(
+            f"{dd:4d} {vv:9.3g} {a['cpu_min']:12.2f} {b['cpu_min']:15.2f} {a['cpu_min'] / b['cpu_min']:9.2f} "
+            f"{frac:12.2e} {st['dense_chunks']:>5d}/{st['dense_chunks'] + st['screened_chunks']:<3d} "
+            f"{_maxrel(np.load(path('rb')), np.load(path('ra'))):13.1e}"
+        )
 
 
 if __name__ == "__main__":

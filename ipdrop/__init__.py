@@ -15,6 +15,7 @@ Layers, from the bottom (a module imports only from layers below it; ``tests/tes
 ``chapters.theory``, ``chapters.estimator``, ``chapters.planes``, ``chapters.sweeps``) - ``cli``.
 ``studies``, ``aggregate``, ``experiments``, ``figures`` and ``theory`` are deprecated aliases of the new homes.
 """
+
 from . import data, estimators
 from ._base import VARIANCE_CONVENTION, MIEstimator, MIResult, resolve_device
 from .dropout import BernoulliDropout, GaussianDropout, InformationDropout, mc_dropout
@@ -37,10 +38,31 @@ from .training import TrainConfig, load_results, train
 __version__ = "0.1.0"
 
 __all__ = [
-    "VARIANCE_CONVENTION", "MIEstimator", "MIResult", "resolve_device", "data", "estimators",
-    "GaussianDropout", "InformationDropout", "BernoulliDropout", "mc_dropout",
-    "GaussianDropoutMI", "dropout_mi", "conditional_entropy", "mixture_logpdf",
-    "BinningMI", "EDGE", "KNNLabelMI", "DoE", "MINE",
-    "build_model", "TrainConfig", "train", "load_results", "InformationPlaneTracker",
-    "plot_information_plane", "plot_planes_grid", "__version__",
+    "VARIANCE_CONVENTION",
+    "MIEstimator",
+    "MIResult",
+    "resolve_device",
+    "data",
+    "estimators",
+    "GaussianDropout",
+    "InformationDropout",
+    "BernoulliDropout",
+    "mc_dropout",
+    "GaussianDropoutMI",
+    "dropout_mi",
+    "conditional_entropy",
+    "mixture_logpdf",
+    "BinningMI",
+    "EDGE",
+    "KNNLabelMI",
+    "DoE",
+    "MINE",
+    "build_model",
+    "TrainConfig",
+    "train",
+    "load_results",
+    "InformationPlaneTracker",
+    "plot_information_plane",
+    "plot_planes_grid",
+    "__version__",
 ]

@@ -11,6 +11,7 @@ Conventions used everywhere in ipdrop
 * Randomness comes from an explicit ``seed`` (an int) or a ``numpy.random.Generator``;
   no function touches global random state.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -89,6 +90,7 @@ class MIEstimator:
 
 # --------------------------------------------------------------------------- validation
 
+
 def as_2d_float(x: Any, name: str = "x", *, min_samples: int = 2, dtype: Any = np.float64) -> np.ndarray:
     """Return ``x`` as a finite 2-D float array ``(n_samples, dim)``; 1-D input becomes one column.
 
@@ -127,7 +129,9 @@ def as_labels(y: Any, name: str = "y", *, n: int | None = None) -> np.ndarray:
         if not np.all(np.isfinite(a)):
             raise ValueError(f"{name} contains non-finite values; labels must be integers")
         if not np.all(a == np.round(a)):
-            raise ValueError(f"{name} must hold integer class labels; got non-integer values such as {a[a != np.round(a)][0]!r}")
+            raise ValueError(
+                f"{name} must hold integer class labels; got non-integer values such as {a[a != np.round(a)][0]!r}"
+            )
     elif a.dtype.kind not in "iub":
         raise ValueError(f"{name} must hold integer class labels; got dtype {a.dtype}")
     if n is not None and a.shape[0] != n:

@@ -5,6 +5,7 @@ Every writer here writes to a temporary file in the *same* folder as the target 
 disk and then replaces the target. On any error the temporary file is removed and the target is left
 as it was.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -17,8 +18,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-__all__ = ["atomic_path", "write_text", "write_json", "write_csv", "torch_save", "read_json", "remove_stale_tmp",
-           "sha256_file"]
+__all__ = [
+    "atomic_path",
+    "write_text",
+    "write_json",
+    "write_csv",
+    "torch_save",
+    "read_json",
+    "remove_stale_tmp",
+    "sha256_file",
+]
 
 
 def _file_mode() -> int:

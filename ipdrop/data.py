@@ -14,6 +14,7 @@ Where the data comes from, in order (``load(name)``):
 full files; they need no download and serve the ``quick`` profile. See ``ipdrop/_data/README.md`` for
 provenance and licences.
 """
+
 from __future__ import annotations
 
 import os
@@ -51,8 +52,7 @@ class Dataset:
         return 10
 
     def __repr__(self) -> str:
-        return (f"Dataset({self.name!r}, train={self.x_train.shape}, test={self.x_test.shape}, "
-                f"source={self.source!r})")
+        return f"Dataset({self.name!r}, train={self.x_train.shape}, test={self.x_test.shape}, source={self.source!r})"
 
 
 def _check_name(name: str) -> str:
@@ -80,20 +80,25 @@ def _from_npz(path: Path, name: str, source: str) -> Dataset:
         msg = str(exc)
         if "pickled" in msg:  # numpy took it for a pickle: it is no .npy/.npz file
             msg = "not a NumPy .npz archive"
-        raise ValueError(f"dataset file {path} cannot be read: {msg} ({type(exc).__name__}); expected an .npz "
-                         f"archive with uint8 arrays {', '.join(_KEYS)} - replace or delete the file") from None
+        raise ValueError(
+            f"dataset file {path} cannot be read: {msg} ({type(exc).__name__}); expected an .npz "
+            f"archive with uint8 arrays {', '.join(_KEYS)} - replace or delete the file"
+        ) from None
     for split in ("train", "test"):
         x, y = arrs[f"x_{split}"], arrs[f"y_{split}"]
         if x.dtype != np.uint8 or x.shape[1:] != _SHAPES[name]:
-            raise ValueError(f"{path}: x_{split} must be uint8 of shape (N, {', '.join(map(str, _SHAPES[name]))}); "
-                             f"got {x.dtype} {x.shape}")
+            raise ValueError(
+                f"{path}: x_{split} must be uint8 of shape (N, {', '.join(map(str, _SHAPES[name]))}); "
+                f"got {x.dtype} {x.shape}"
+            )
         if x.shape[0] < 2:
             raise ValueError(f"{path}: x_{split} holds {x.shape[0]} images; need at least 2")
         if y.shape != (x.shape[0],):
             raise ValueError(f"{path}: y_{split} has shape {y.shape}, expected ({x.shape[0]},)")
         check_labels(y, f"{path}: y_{split}")
-    return Dataset(name, arrs["x_train"], arrs["y_train"].astype(np.int64), arrs["x_test"],
-                   arrs["y_test"].astype(np.int64), source)
+    return Dataset(
+        name, arrs["x_train"], arrs["y_train"].astype(np.int64), arrs["x_test"], arrs["y_test"].astype(np.int64), source
+    )
 
 
 def check_labels(y: np.ndarray, what: str = "labels", n_classes: int = 10) -> None:
@@ -105,8 +110,10 @@ def check_labels(y: np.ndarray, what: str = "labels", n_classes: int = 10) -> No
         lo, hi = int(y.min()), int(y.max())
         if lo < 0 or hi >= n_classes:
             bad = y[(y < 0) | (y >= n_classes)]
-            raise ValueError(f"{what} holds labels outside 0..{n_classes - 1} ({len(bad)} of them, e.g. "
-                             f"{int(bad[0])}; range found {lo}..{hi})")
+            raise ValueError(
+                f"{what} holds labels outside 0..{n_classes - 1} ({len(bad)} of them, e.g. "
+                f"{int(bad[0])}; range found {lo}..{hi})"
+            )
 
 
 def _atomic_savez(path: Path, **arrays) -> None:
@@ -137,8 +144,7 @@ def embedded_path(name: str) -> Path:
     return _EMBEDDED_DIR / f"{_check_name(name)}_subset.npz"
 
 
-def load(name: str, subset: str | None = None, root: str | os.PathLike | None = None,
-         download: bool = True) -> Dataset:
+def load(name: str, subset: str | None = None, root: str | os.PathLike | None = None, download: bool = True) -> Dataset:
     """Load ``"mnist"`` or ``"cifar10"`` as uint8 images and int64 labels.
 
     Parameters

@@ -29,6 +29,7 @@ Conventions: ``variance`` is Var(D) = sigma^2 of Gaussian dropout D ~ N(1, sigma
 Z_i | X=x ~ N(f_i(x), sigma^2 f_i(x)^2); a binary drop rate p corresponds to
 sigma^2 = p / (1 - p) (Srivastava et al., 2014).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -65,7 +66,6 @@ def _check_rate(p, name: str = "p") -> float:
     if not (0.0 <= v < 1.0) or math.isnan(v):
         raise ValueError(f"{name} must be a drop rate in [0, 1); got {p!r}")
     return v
-
 
 
 def _activation(name: str):
@@ -248,8 +248,9 @@ def _information_kl(
         KL = -log q                                  where f(x) == 0   (paper eq. 6)
     """
     if activation == "softplus":
-        return kl_softplus_terms(alpha, noiseless, prior_mean=prior_mean, prior_std=prior_std, kl_form=kl_form,
-                                 f_floor=f_floor)
+        return kl_softplus_terms(
+            alpha, noiseless, prior_mean=prior_mean, prior_std=prior_std, kl_form=kl_form, f_floor=f_floor
+        )
     return kl_relu_terms(alpha, noiseless, log_c=log_c, q=q)
 
 
@@ -373,8 +374,9 @@ class InformationDropout(IPDropout):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         f = self._act(self.main(x))
         alpha = self.alpha(x)
-        kl = _information_kl(f, alpha, self.activation, self.prior_mean, self.prior_std, self.log_c, self.q,
-                             self.kl_form, self.f_floor)
+        kl = _information_kl(
+            f, alpha, self.activation, self.prior_mean, self.prior_std, self.log_c, self.q, self.kl_form, self.f_floor
+        )
         self.last_kl = kl.flatten(1).sum(dim=1)
         if self.noise_active:
             z = f * torch.exp(alpha * self._randn(f))
@@ -391,11 +393,11 @@ class InformationDropout(IPDropout):
         self.last_kl = None
 
     def extra_repr(self) -> str:
-        return (f"kind={self.kind!r}, activation={self.activation!r}, max_alpha={self.max_alpha:g}, "
-                f"mc={self.mc}")
+        return f"kind={self.kind!r}, activation={self.activation!r}, max_alpha={self.max_alpha:g}, mc={self.mc}"
 
 
 # --------------------------------------------------------------------------- helpers
+
 
 def dropout_layers(model: nn.Module) -> list[IPDropout]:
     """All :class:`IPDropout` modules of ``model`` (including ``model`` itself), in order."""

@@ -2,6 +2,7 @@
 
 Each sampler takes an explicit ``seed`` and returns ``(x, y, mi)``.
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -14,6 +14,7 @@ Dropout kinds: ``"gaussian"`` (multiplicative N(1, variance)), ``"information"``
 
 Use :func:`build_model` to build a model for ``"mnist"`` (1x28x28) or ``"cifar10"`` (3x32x32).
 """
+
 from __future__ import annotations
 
 import math
@@ -43,7 +44,6 @@ _ACT = {"softplus": nn.Softplus, "relu": nn.ReLU, "identity": nn.Identity}
 
 def _scaled(n: int, width: float) -> int:
     return max(1, int(round(n * width)))
-
 
 
 def _act(name: str) -> nn.Module:
@@ -88,8 +88,9 @@ def _linear_stage(in_f, out_f, dropout, *, variance, p, max_alpha, activation) -
             raise ValueError("information dropout learns its noise; do not pass variance or p")
         if activation not in ("softplus", "relu"):
             raise ValueError(f"information dropout needs activation 'softplus' or 'relu'; got {activation!r}")
-        return _DropoutStage(None, InformationDropout(in_f, out_f, max_alpha=max_alpha,
-                                                      activation=activation, kind="linear"))
+        return _DropoutStage(
+            None, InformationDropout(in_f, out_f, max_alpha=max_alpha, activation=activation, kind="linear")
+        )
     drop = _noise_layer(dropout, variance, p)
     return _DropoutStage(nn.Sequential(nn.Linear(in_f, out_f), _act(activation)), drop)
 
@@ -131,8 +132,19 @@ class LeNet(_IPModel):
     activation : {"softplus", "relu"}
     """
 
-    def __init__(self, dropout="gaussian", variance=None, p=None, max_alpha=0.7, width=1.0,
-                 *, in_channels=1, image_size=28, num_classes=10, activation="softplus") -> None:
+    def __init__(
+        self,
+        dropout="gaussian",
+        variance=None,
+        p=None,
+        max_alpha=0.7,
+        width=1.0,
+        *,
+        in_channels=1,
+        image_size=28,
+        num_classes=10,
+        activation="softplus",
+    ) -> None:
         super().__init__()
         w = check_positive(width, "width")
         c1, c2, h1, h2 = (_scaled(n, w) for n in (6, 16, 120, 84))
@@ -143,8 +155,7 @@ class LeNet(_IPModel):
             raise ValueError(f"image_size {image_size} is too small for LeNet (needs >= 12)")
         self.act = _act(activation)
         self.fc1 = nn.Linear(c2 * s * s, h1)
-        self.stage = _linear_stage(h1, h2, dropout, variance=variance, p=p,
-                                   max_alpha=max_alpha, activation=activation)
+        self.stage = _linear_stage(h1, h2, dropout, variance=variance, p=p, max_alpha=max_alpha, activation=activation)
         self.fc_out = nn.Linear(h2, num_classes)
         self.representation_shape = (h2,)
 
@@ -162,16 +173,25 @@ class FCNet(_IPModel):
     (784 for MNIST, 3072 for CIFAR-10). Inputs of any shape ``(B, ...)`` are flattened.
     """
 
-    def __init__(self, dropout="gaussian", variance=None, p=None, max_alpha=0.7, width=1.0,
-                 *, in_features=784, num_classes=10, activation="softplus") -> None:
+    def __init__(
+        self,
+        dropout="gaussian",
+        variance=None,
+        p=None,
+        max_alpha=0.7,
+        width=1.0,
+        *,
+        in_features=784,
+        num_classes=10,
+        activation="softplus",
+    ) -> None:
         super().__init__()
         w = check_positive(width, "width")
         h1, h2, h3 = (_scaled(n, w) for n in (512, 128, 32))
         self.act = _act(activation)
         self.fc1 = nn.Linear(in_features, h1)
         self.fc2 = nn.Linear(h1, h2)
-        self.stage = _linear_stage(h2, h3, dropout, variance=variance, p=p,
-                                   max_alpha=max_alpha, activation=activation)
+        self.stage = _linear_stage(h2, h3, dropout, variance=variance, p=p, max_alpha=max_alpha, activation=activation)
         self.fc_out = nn.Linear(h3, num_classes)
         self.representation_shape = (h3,)
 
@@ -190,8 +210,7 @@ class _BasicBlock(nn.Module):
         self.bn2 = nn.BatchNorm2d(cout)
         self.shortcut = nn.Sequential()
         if stride != 1 or cin != cout:
-            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=False),
-                                          nn.BatchNorm2d(cout))
+            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=False), nn.BatchNorm2d(cout))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = F.relu(self.bn1(self.conv1(x)))
@@ -222,8 +241,19 @@ class ResNet18(_IPModel):
         used no activation; ReLU zeros make Z_i|X a point mass).
     """
 
-    def __init__(self, num_classes=10, bottleneck=128, dropout="gaussian", variance=None, p=None,
-                 max_alpha=0.7, width=1.0, *, in_channels=3, bottleneck_activation="softplus") -> None:
+    def __init__(
+        self,
+        num_classes=10,
+        bottleneck=128,
+        dropout="gaussian",
+        variance=None,
+        p=None,
+        max_alpha=0.7,
+        width=1.0,
+        *,
+        in_channels=3,
+        bottleneck_activation="softplus",
+    ) -> None:
         super().__init__()
         w = check_positive(width, "width")
         widths = [_scaled(n, w) for n in (64, 128, 256, 512)]
@@ -238,8 +268,9 @@ class ResNet18(_IPModel):
         if dropout == "information" and bottleneck_activation == "identity":
             raise ValueError("information dropout needs bottleneck_activation 'softplus' or 'relu'")
         bottleneck = check_int(bottleneck, "bottleneck")
-        self.stage = _linear_stage(cin, bottleneck, dropout, variance=variance, p=p,
-                                   max_alpha=max_alpha, activation=bottleneck_activation)
+        self.stage = _linear_stage(
+            cin, bottleneck, dropout, variance=variance, p=p, max_alpha=max_alpha, activation=bottleneck_activation
+        )
         self.linear = nn.Linear(bottleneck, num_classes)
         self.representation_shape = (bottleneck,)
 
@@ -273,15 +304,27 @@ class FullCNN(_IPModel):
     in_channels, image_size, num_classes : int
     """
 
-    def __init__(self, width=1.0, max_alpha=0.95, activation="softplus", dropout="information",
-                 variance=None, p=None, *, in_channels=3, image_size=32, num_classes=10) -> None:
+    def __init__(
+        self,
+        width=1.0,
+        max_alpha=0.95,
+        activation="softplus",
+        dropout="information",
+        variance=None,
+        p=None,
+        *,
+        in_channels=3,
+        image_size=32,
+        num_classes=10,
+    ) -> None:
         super().__init__()
         w = check_positive(width, "width")
         n1, n2 = _scaled(96, w), _scaled(192, w)
 
         def conv(cin, cout, k=3, stride=1):
-            return nn.Sequential(nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2),
-                                 nn.BatchNorm2d(cout), _act(activation))
+            return nn.Sequential(
+                nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2), nn.BatchNorm2d(cout), _act(activation)
+            )
 
         self.block1 = nn.Sequential(conv(in_channels, n1), conv(n1, n1))
         if dropout == "information":
@@ -289,13 +332,20 @@ class FullCNN(_IPModel):
                 raise ValueError("information dropout learns its noise; do not pass variance or p")
             if activation not in ("softplus", "relu"):
                 raise ValueError(f"information dropout needs activation 'softplus' or 'relu'; got {activation!r}")
-            drop = InformationDropout(n1, n1, max_alpha=max_alpha, activation=activation, kind="conv",
-                                      kernel_size=3, stride=2, batch_norm=True)
+            drop = InformationDropout(
+                n1,
+                n1,
+                max_alpha=max_alpha,
+                activation=activation,
+                kind="conv",
+                kernel_size=3,
+                stride=2,
+                batch_norm=True,
+            )
             self.stage = _DropoutStage(None, drop)
         else:
             self.stage = _DropoutStage(conv(n1, n1, 3, 2), _noise_layer(dropout, variance, p))
-        self.block2 = nn.Sequential(conv(n1, n2), conv(n2, n2), conv(n2, n2, 3, 2),
-                                    conv(n2, n2), conv(n2, n2, 1))
+        self.block2 = nn.Sequential(conv(n1, n2), conv(n2, n2), conv(n2, n2, 3, 2), conv(n2, n2), conv(n2, n2, 1))
         self.classifier = nn.Conv2d(n2, num_classes, 1)
         h = (image_size + 1) // 2  # 3x3, stride 2, padding 1
         self.representation_shape = (n1, h, h)
@@ -331,12 +381,9 @@ def build_model(name: str, dataset: str = "mnist", **kw) -> nn.Module:
         raise ValueError(f"unknown dataset {dataset!r}; valid choices: {', '.join(DATASETS)}")
     geo = DATASETS[ds]
     if key == "lenet":
-        return LeNet(in_channels=geo["in_channels"], image_size=geo["image_size"],
-                     num_classes=geo["num_classes"], **kw)
+        return LeNet(in_channels=geo["in_channels"], image_size=geo["image_size"], num_classes=geo["num_classes"], **kw)
     if key == "fc":
-        return FCNet(in_features=geo["in_channels"] * geo["image_size"] ** 2,
-                     num_classes=geo["num_classes"], **kw)
+        return FCNet(in_features=geo["in_channels"] * geo["image_size"] ** 2, num_classes=geo["num_classes"], **kw)
     if key == "resnet18":
         return ResNet18(in_channels=geo["in_channels"], num_classes=geo["num_classes"], **kw)
-    return FullCNN(in_channels=geo["in_channels"], image_size=geo["image_size"],
-                   num_classes=geo["num_classes"], **kw)
+    return FullCNN(in_channels=geo["in_channels"], image_size=geo["image_size"], num_classes=geo["num_classes"], **kw)

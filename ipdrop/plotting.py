@@ -4,6 +4,7 @@ Every figure of the book is drawn here; the chapter drivers (:mod:`ipdrop.chapte
 The table has the columns ``epoch, split, estimator, quantity, value`` (values in nats); a point of an
 information plane is one epoch: x = I(X;Z) of ``x_estimator``, y = I(Y;Z) of ``y_estimator``.
 """
+
 from __future__ import annotations
 
 import math
@@ -18,24 +19,52 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
-    "information_plane_points", "plot_information_plane", "plot_planes_grid", "plot_training_curves",
-    "default_pairs", "run_title",
+    "information_plane_points",
+    "plot_information_plane",
+    "plot_planes_grid",
+    "plot_training_curves",
+    "default_pairs",
+    "run_title",
     # chapters 1-2 (theory, estimator)
-    "example34_plot", "bernoulli_gaussian_figure", "relu_log_figure", "toy_conditional_entropy_figure",
-    "toy_entropy_figure", "toy_mi_figure",
+    "example34_plot",
+    "bernoulli_gaussian_figure",
+    "relu_log_figure",
+    "toy_conditional_entropy_figure",
+    "toy_entropy_figure",
+    "toy_mi_figure",
     # chapters 3-5 (information planes of trained networks)
-    "plot_study_planes", "plot_run_planes", "plot_binning_sweep", "plot_beta_planes", "plot_accuracy",
+    "plot_study_planes",
+    "plot_run_planes",
+    "plot_binning_sweep",
+    "plot_beta_planes",
+    "plot_accuracy",
     # chapter 6 (sweeps)
     "plot_mean_planes",
     # chapter 7 (reliability)
-    "reliability_toy_figure", "reliability_run_figure", "reliability_binning_figure",
+    "reliability_toy_figure",
+    "reliability_run_figure",
+    "reliability_binning_figure",
     # chapters 3-5, paper settings (the results store)
-    "plot_paper_planes", "plot_paper_beta", "plot_paper_accuracy", "placeholder_figure", "plotted_points",
-    "glue_figure", "short_label", "SHORT_LABELS",
-
+    "plot_paper_planes",
+    "plot_paper_beta",
+    "plot_paper_accuracy",
+    "placeholder_figure",
+    "plotted_points",
+    "glue_figure",
+    "short_label",
+    "SHORT_LABELS",
     # the book's style (one entry point) and its helpers
-    "style", "STYLE_RC", "PAGE_WIDTH", "figsize", "estimator_label", "ESTIMATOR_LABELS", "ip_axis_labels",
-    "label_entropy", "ip_reference_lines", "epoch_colorbar", "table",
+    "style",
+    "STYLE_RC",
+    "PAGE_WIDTH",
+    "figsize",
+    "estimator_label",
+    "ESTIMATOR_LABELS",
+    "ip_axis_labels",
+    "label_entropy",
+    "ip_reference_lines",
+    "epoch_colorbar",
+    "table",
 ]
 
 _XQ, _YQ = _analysis.XQ, _analysis.YQ
@@ -56,8 +85,7 @@ def _as_frame(df):
     return df
 
 
-def information_plane_points(df, x_estimator: str, y_estimator: str, split: str = "train", *,
-                             y_quantity: str = _YQ):
+def information_plane_points(df, x_estimator: str, y_estimator: str, split: str = "train", *, y_quantity: str = _YQ):
     """DataFrame with columns ``epoch, x, y`` (and ``x_mc_error``, ``y_mc_error``, the Monte-Carlo errors): one row per epoch at
     which both estimates exist. ``y_quantity`` is the quantity on y (default I(Y;Z); ``"I(Y_binned;Z)"``: the
     label binned with the representation's edges, as the paper's code does for ``binning-ref-<n>``)."""
@@ -74,8 +102,10 @@ def information_plane_points(df, x_estimator: str, y_estimator: str, split: str 
     xs, ys = pick(x_estimator, _XQ), pick(y_estimator, y_quantity)
     if xs.empty or ys.empty:
         have = sorted(set(zip(sel["estimator"], sel["quantity"])))
-        raise ValueError(f"no {_XQ} rows for estimator {x_estimator!r} or no {y_quantity} rows for {y_estimator!r} "
-                         f"on split {split!r}; the table has {have}")
+        raise ValueError(
+            f"no {_XQ} rows for estimator {x_estimator!r} or no {y_quantity} rows for {y_estimator!r} "
+            f"on split {split!r}; the table has {have}"
+        )
     pts = xs.merge(ys, on="epoch", suffixes=("_x", "_y"))
     out = pd.DataFrame({"epoch": pts["epoch"], "x": pts["value_x"], "y": pts["value_y"]})
     if "mc_error_x" in pts:
@@ -83,9 +113,20 @@ def information_plane_points(df, x_estimator: str, y_estimator: str, split: str 
     return out.sort_values("epoch").reset_index(drop=True)
 
 
-def plot_information_plane(df, x_estimator: str = "mixture-dataset", y_estimator: str = "edge", split: str = "train",
-                           ax=None, *, cmap: str = "viridis", colorbar: bool = True, connect: bool = True,
-                           title: str | None = None, errorbars: bool = True, **scatter_kw):
+def plot_information_plane(
+    df,
+    x_estimator: str = "mixture-dataset",
+    y_estimator: str = "edge",
+    split: str = "train",
+    ax=None,
+    *,
+    cmap: str = "viridis",
+    colorbar: bool = True,
+    connect: bool = True,
+    title: str | None = None,
+    errorbars: bool = True,
+    **scatter_kw,
+):
     """Draw one information plane: one point per epoch, coloured by epoch.
 
     Parameters
@@ -118,11 +159,18 @@ def plot_information_plane(df, x_estimator: str = "mixture-dataset", y_estimator
     if errorbars and "x_mc_error" in pts:
         xe, ye = pts["x_mc_error"].to_numpy(float), pts["y_mc_error"].to_numpy(float)
         if np.isfinite(xe).any() or np.isfinite(ye).any():
-            ax.errorbar(pts["x"], pts["y"], xerr=np.nan_to_num(xe), yerr=np.nan_to_num(ye), fmt="none",
-                        ecolor="0.6", elinewidth=0.6, zorder=1)
+            ax.errorbar(
+                pts["x"],
+                pts["y"],
+                xerr=np.nan_to_num(xe),
+                yerr=np.nan_to_num(ye),
+                fmt="none",
+                ecolor="0.6",
+                elinewidth=0.6,
+                zorder=1,
+            )
     kw = {"s": 28, "edgecolors": "k", "linewidths": 0.3, "zorder": 2, **scatter_kw}
-    sc = ax.scatter(pts["x"], pts["y"], c=pts["epoch"], cmap=cmap, **kw,
-                    label=f"{x_estimator} / {y_estimator}")
+    sc = ax.scatter(pts["x"], pts["y"], c=pts["epoch"], cmap=cmap, **kw, label=f"{x_estimator} / {y_estimator}")
     if colorbar:
         from matplotlib.ticker import MaxNLocator
 
@@ -155,9 +203,15 @@ def default_pairs(df) -> list[tuple[str, str]]:
     return pairs
 
 
-def plot_planes_grid(df, pairs: Sequence[tuple[str, str]] | None = None, splits: Sequence[str] = ("train", "test"),
-                     *, cmap: str = "viridis", panel_size: tuple[float, float] = (4.2, 3.4),
-                     suptitle: str | None = None):
+def plot_planes_grid(
+    df,
+    pairs: Sequence[tuple[str, str]] | None = None,
+    splits: Sequence[str] = ("train", "test"),
+    *,
+    cmap: str = "viridis",
+    panel_size: tuple[float, float] = (4.2, 3.4),
+    suptitle: str | None = None,
+):
     """Several information planes side by side: one column per (x, y) estimator pair, one row per split.
 
     Parameters
@@ -181,9 +235,13 @@ def plot_planes_grid(df, pairs: Sequence[tuple[str, str]] | None = None, splits:
     splits = [s for s in splits if (df["split"] == s).any()]
     if not splits:
         raise ValueError("none of the requested splits is in the results table")
-    fig, axes = plt.subplots(len(splits), len(pairs), squeeze=False,
-                             figsize=(panel_size[0] * len(pairs), panel_size[1] * len(splits)),
-                             constrained_layout=True)
+    fig, axes = plt.subplots(
+        len(splits),
+        len(pairs),
+        squeeze=False,
+        figsize=(panel_size[0] * len(pairs), panel_size[1] * len(splits)),
+        constrained_layout=True,
+    )
     for i, split in enumerate(splits):
         for j, (xe, ye) in enumerate(pairs):
             ax = axes[i, j]
@@ -350,10 +408,10 @@ def estimator_label(name: str) -> str:
     base, _, n_sub = name.partition("@")
     if n_sub:
         return f"{estimator_label(base)}, N = {n_sub}"
-    if name.startswith("binning-ref-") and name[len("binning-ref-"):].isdigit():
-        return f"binning, {int(name[len('binning-ref-'):])} edges, noisy Z"
-    if name.startswith("binning-") and name[len("binning-"):].isdigit():
-        return f"binning, {int(name[len('binning-'):])} bins"
+    if name.startswith("binning-ref-") and name[len("binning-ref-") :].isdigit():
+        return f"binning, {int(name[len('binning-ref-') :])} edges, noisy Z"
+    if name.startswith("binning-") and name[len("binning-") :].isdigit():
+        return f"binning, {int(name[len('binning-') :])} bins"
     return name
 
 
@@ -376,8 +434,17 @@ def label_entropy(labels) -> float:
     return float(-(p * np.log(p)).sum())
 
 
-def ip_reference_lines(ax, *, n_samples: int | None = None, labels=None, h_y: float | None = None,
-                       color: str = "0.35", linestyle: str = "--", linewidth: float = 0.9, annotate: bool = True):
+def ip_reference_lines(
+    ax,
+    *,
+    n_samples: int | None = None,
+    labels=None,
+    h_y: float | None = None,
+    color: str = "0.35",
+    linestyle: str = "--",
+    linewidth: float = 0.9,
+    annotate: bool = True,
+):
     """Draw the ceilings of an information plane: x = log N (I(X;Z) of X uniform on N inputs) and
     y = H(Y) (from ``h_y`` or from the ``labels``); both in nats.
 
@@ -396,15 +463,33 @@ def ip_reference_lines(ax, *, n_samples: int | None = None, labels=None, h_y: fl
         x = float(np.log(int(n_samples)))
         out["log_n"] = ax.axvline(x, **kw, label=f"log N = {x:.2f} (N = {int(n_samples):,})")
         if annotate:
-            ax.annotate("log N", (x, 1), xycoords=("data", "axes fraction"), xytext=(-2, -2),
-                        textcoords="offset points", ha="right", va="top", fontsize="x-small", color=color)
+            ax.annotate(
+                "log N",
+                (x, 1),
+                xycoords=("data", "axes fraction"),
+                xytext=(-2, -2),
+                textcoords="offset points",
+                ha="right",
+                va="top",
+                fontsize="x-small",
+                color=color,
+            )
     if h_y is not None:
         if not np.isfinite(h_y) or h_y < 0:
             raise ValueError(f"ip_reference_lines(): h_y must be a finite entropy >= 0; got {h_y}")
         out["h_y"] = ax.axhline(float(h_y), **kw, label=f"H(Y) = {float(h_y):.2f}")
         if annotate:
-            ax.annotate("H(Y)", (0, float(h_y)), xycoords=("axes fraction", "data"), xytext=(2, 2),
-                        textcoords="offset points", ha="left", va="bottom", fontsize="x-small", color=color)
+            ax.annotate(
+                "H(Y)",
+                (0, float(h_y)),
+                xycoords=("axes fraction", "data"),
+                xytext=(2, 2),
+                textcoords="offset points",
+                ha="left",
+                va="bottom",
+                fontsize="x-small",
+                color=color,
+            )
     return out
 
 
@@ -446,7 +531,7 @@ def _format_number(x, digits: int) -> str:
         return "∞" if x > 0 else "−∞"
     if x == 0:
         return "0"
-    if abs(x) >= 10 ** digits:
+    if abs(x) >= 10**digits:
         return f"{x:,.0f}"
     if abs(x) < 1e-3:
         return f"{x:.{max(digits - 1, 0)}e}"
@@ -454,8 +539,15 @@ def _format_number(x, digits: int) -> str:
     return f"{x:.{decimals}f}"
 
 
-def table(df, caption: str | None = None, *, digits: int = 3, formats: dict | None = None,
-          index: bool = False, font_size: str = "0.8em"):
+def table(
+    df,
+    caption: str | None = None,
+    *,
+    digits: int = 3,
+    formats: dict | None = None,
+    index: bool = False,
+    font_size: str = "0.8em",
+):
     """A results table as a compact HTML table (a pandas ``Styler``) for the book, instead of
     ``print(df.to_string())``.
 
@@ -488,6 +580,7 @@ def table(df, caption: str | None = None, *, digits: int = 3, formats: dict | No
     unknown = sorted(set(formats) - set(df.columns))
     if unknown:
         raise ValueError(f"table(): formats name column(s) {unknown} that the table lacks")
+
     def cell(v):
         if v is None or isinstance(v, (int, float, np.number, bool, np.bool_)):
             return _format_number(v, digits)
@@ -506,16 +599,44 @@ def table(df, caption: str | None = None, *, digits: int = 3, formats: dict | No
     if caption:
         styler = styler.set_caption(caption)
     numeric = [c for c in df.columns if pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])]
-    styler = styler.set_table_styles([
-        {"selector": "", "props": [("font-size", font_size), ("border-collapse", "collapse"), ("width", "auto"),
-                                    ("margin", "0.5em 0")]},
-        {"selector": "caption", "props": [("caption-side", "top"), ("text-align", "left"), ("font-weight", "bold"),
-                                           ("padding-bottom", "0.3em")]},
-        {"selector": "th", "props": [("white-space", "normal"), ("padding", "0.2em 0.35em"), ("text-align", "center"),
-                                      ("border-bottom", "1px solid #999"), ("vertical-align", "bottom")]},
-        # text wraps (a long claim or path never pushes columns out of the page); numbers stay on one line
-        {"selector": "td", "props": [("padding", "0.15em 0.35em"), ("white-space", "normal"), ("vertical-align", "top")]},
-    ], overwrite=True)
+    styler = styler.set_table_styles(
+        [
+            {
+                "selector": "",
+                "props": [
+                    ("font-size", font_size),
+                    ("border-collapse", "collapse"),
+                    ("width", "auto"),
+                    ("margin", "0.5em 0"),
+                ],
+            },
+            {
+                "selector": "caption",
+                "props": [
+                    ("caption-side", "top"),
+                    ("text-align", "left"),
+                    ("font-weight", "bold"),
+                    ("padding-bottom", "0.3em"),
+                ],
+            },
+            {
+                "selector": "th",
+                "props": [
+                    ("white-space", "normal"),
+                    ("padding", "0.2em 0.35em"),
+                    ("text-align", "center"),
+                    ("border-bottom", "1px solid #999"),
+                    ("vertical-align", "bottom"),
+                ],
+            },
+            # text wraps (a long claim or path never pushes columns out of the page); numbers stay on one line
+            {
+                "selector": "td",
+                "props": [("padding", "0.15em 0.35em"), ("white-space", "normal"), ("vertical-align", "top")],
+            },
+        ],
+        overwrite=True,
+    )
     if numeric:
         styler = styler.set_properties(
             subset=numeric, **{"text-align": "right", "font-variant-numeric": "tabular-nums", "white-space": "nowrap"}
@@ -525,6 +646,7 @@ def table(df, caption: str | None = None, *, digits: int = 3, formats: dict | No
 
 # =========================================================================== chapters 1-2: theory and estimator
 # (moved from ipdrop.figures)
+
 
 def example34_plot(partial, sizes, means):
     """Example 3.4: exact partial sums of E[log f(X)] (left) and sample estimates against N (right).
@@ -574,8 +696,14 @@ def bernoulli_gaussian_figure(df):
     cmap = plt.get_cmap("Blues")
     for k, b in enumerate(bins):
         s = bern[bern.n_bins == b].sort_values("n")
-        ax.plot(s.n, s.value, "o-", ms=3, color=cmap(0.4 + 0.6 * k / max(1, len(bins) - 1)),
-                label=f"binary dropout: binning, {b} bins")
+        ax.plot(
+            s.n,
+            s.value,
+            "o-",
+            ms=3,
+            color=cmap(0.4 + 0.6 * k / max(1, len(bins) - 1)),
+            label=f"binary dropout: binning, {b} bins",
+        )
     gauss = df[df.dropout == "gaussian"]
     err = _analysis.error_column(gauss) or "stderr"
     for est, color in zip(sorted(gauss.estimator.unique()), ("tab:orange", "tab:red")):
@@ -648,8 +776,9 @@ def toy_conditional_entropy_figure(df):
     import matplotlib.pyplot as plt
 
     variances = sorted(df.variance.unique())
-    fig, axes = plt.subplots(1, len(variances), figsize=(5 * len(variances), 3.8), constrained_layout=True,
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(variances), figsize=(5 * len(variances), 3.8), constrained_layout=True, squeeze=False
+    )
     colors = plt.get_cmap("viridis")
     dims = sorted(df.dim.unique())
     for ax, var in zip(axes[0], variances):
@@ -675,8 +804,13 @@ def toy_entropy_figure(df):
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.5, 4), constrained_layout=True)
-    styles = {"exact h(Z)": ("k-", 2), "Gaussian upper bound": ("C3^-", 1.5), "mixture (dataset)": ("C0o-", 1.5),
-              "mixture (heldout)": ("C1s-", 1.5), "exact h(Z|X)": ("k:", 1)}
+    styles = {
+        "exact h(Z)": ("k-", 2),
+        "Gaussian upper bound": ("C3^-", 1.5),
+        "mixture (dataset)": ("C0o-", 1.5),
+        "mixture (heldout)": ("C1s-", 1.5),
+        "exact h(Z|X)": ("k:", 1),
+    }
     for q, (st, lw) in styles.items():
         s = df[df.quantity == q].sort_values("dim")
         if len(s):
@@ -714,8 +848,14 @@ def toy_mi_figure(df):
         settings = list(dict.fromkeys(s.setting))
         for k, setting in enumerate(settings):
             t = s[s.setting == setting].sort_values("dim")
-            b.plot(t.dim, t.value, st, ms=4, color=plt.get_cmap(cmap)(0.45 + 0.55 * k / max(1, len(settings) - 1)),
-                   label=f"binning, {setting}")
+            b.plot(
+                t.dim,
+                t.value,
+                st,
+                ms=4,
+                color=plt.get_cmap(cmap)(0.45 + 0.55 * k / max(1, len(settings) - 1)),
+                label=f"binning, {setting}",
+            )
     b.set_title("binning (X uniform on the sample)")
     b.legend(fontsize=8)
     return fig
@@ -724,12 +864,20 @@ def toy_mi_figure(df):
 # =========================================================================== chapters 3-5: trained networks
 # (moved from ipdrop.studies)
 
+
 def _sub(df, run):
     return df[df["run"] == run] if "run" in df.columns and run is not None else df
 
 
-def plot_study_planes(df, pairs: Sequence[tuple[str, str]], *, runs: Sequence[str] | None = None,
-                      split: str = "train", panel_size: tuple[float, float] = (3.9, 3.1), suptitle: str | None = None):
+def plot_study_planes(
+    df,
+    pairs: Sequence[tuple[str, str]],
+    *,
+    runs: Sequence[str] | None = None,
+    split: str = "train",
+    panel_size: tuple[float, float] = (3.9, 3.1),
+    suptitle: str | None = None,
+):
     """Grid of information planes: one row per run, one column per ``(x_estimator, y_estimator)`` pair.
 
     Points are epochs coloured by epoch (:func:`ipdrop.plotting.plot_information_plane`). A pair that a
@@ -744,14 +892,22 @@ def plot_study_planes(df, pairs: Sequence[tuple[str, str]], *, runs: Sequence[st
 
     _analysis._check_table(df)
     if runs is None:
-        runs = list(df["run"].cat.categories if hasattr(df["run"], "cat") else dict.fromkeys(df["run"])) \
-            if "run" in df.columns else [None]  # type: ignore[list-item]  # None: the table holds one run
+        runs = (
+            list(df["run"].cat.categories if hasattr(df["run"], "cat") else dict.fromkeys(df["run"]))
+            if "run" in df.columns
+            else [None]  # type: ignore[list-item]  # None: the table holds one run
+        )
     per_run = pairs if isinstance(pairs, Mapping) else {r: list(pairs) for r in runs}
     ncol = max(len(per_run.get(r, [])) for r in runs)
     if ncol == 0:
         raise ValueError("pairs must name at least one (x_estimator, y_estimator) pair")
-    fig, axes = plt.subplots(len(runs), ncol, squeeze=False, constrained_layout=True,
-                             figsize=(panel_size[0] * ncol, panel_size[1] * len(runs)))
+    fig, axes = plt.subplots(
+        len(runs),
+        ncol,
+        squeeze=False,
+        constrained_layout=True,
+        figsize=(panel_size[0] * ncol, panel_size[1] * len(runs)),
+    )
     for i, run in enumerate(runs):
         sub = _sub(df, run)
         prs = list(per_run.get(run, []))
@@ -765,8 +921,15 @@ def plot_study_planes(df, pairs: Sequence[tuple[str, str]], *, runs: Sequence[st
             try:
                 plot_information_plane(sub, xe, ye, split, ax=ax, title=title, colorbar=(j == len(prs) - 1))
             except ValueError:
-                ax.text(0.5, 0.5, f"{xe} / {ye}\nnot tracked for this run", ha="center", va="center",
-                        fontsize="small", transform=ax.transAxes)
+                ax.text(
+                    0.5,
+                    0.5,
+                    f"{xe} / {ye}\nnot tracked for this run",
+                    ha="center",
+                    va="center",
+                    fontsize="small",
+                    transform=ax.transAxes,
+                )
                 ax.set_axis_off()
             ax.title.set_fontsize("small")
     if suptitle:
@@ -774,23 +937,35 @@ def plot_study_planes(df, pairs: Sequence[tuple[str, str]], *, runs: Sequence[st
     return fig
 
 
-def plot_run_planes(df, run: str | None, pairs: Sequence[tuple[str, str]], *, splits: Sequence[str] = ("train", "test"),
-                    panel_size: tuple[float, float] = (3.9, 3.1)):
+def plot_run_planes(
+    df,
+    run: str | None,
+    pairs: Sequence[tuple[str, str]],
+    *,
+    splits: Sequence[str] = ("train", "test"),
+    panel_size: tuple[float, float] = (3.9, 3.1),
+):
     """Information planes of one run: one row per split, one column per ``(x_estimator, y_estimator)`` pair
     (e.g. Figs. 6 and 13 side by side); :func:`ipdrop.plotting.plot_planes_grid` on the run's rows.
     Returns the Figure."""
     pairs = list(pairs)
     if not pairs:
         raise ValueError("pairs must name at least one (x_estimator, y_estimator) pair")
-    fig = plot_planes_grid(_sub(df, run), pairs, splits, panel_size=panel_size,
-                           suptitle=None if run is None else str(run))
+    fig = plot_planes_grid(
+        _sub(df, run), pairs, splits, panel_size=panel_size, suptitle=None if run is None else str(run)
+    )
     for ax in fig.axes:
         ax.title.set_fontsize("small")
     return fig
 
 
-def plot_binning_sweep(df, run: str | None = None, *, splits: Sequence[str] = ("train", "test"),
-                       panel_size: tuple[float, float] = (3.6, 3.0)):
+def plot_binning_sweep(
+    df,
+    run: str | None = None,
+    *,
+    splits: Sequence[str] = ("train", "test"),
+    panel_size: tuple[float, float] = (3.6, 3.0),
+):
     """Fig. 14: the binning information plane for every tracked bin count (columns) and split (rows), with
     the ceiling log N (N = number of samples the estimate used) drawn as a dashed line."""
     sub = _sub(df, run)
@@ -798,8 +973,13 @@ def plot_binning_sweep(df, run: str | None = None, *, splits: Sequence[str] = ("
     if not pairs:
         raise ValueError("the table holds no binning estimates")
     splits = [s for s in splits if (sub["split"] == s).any()]
-    fig = plot_planes_grid(sub, pairs, splits, panel_size=panel_size,
-                           suptitle=None if run is None else f"{run}: binning estimates (dashed: log N)")
+    fig = plot_planes_grid(
+        sub,
+        pairs,
+        splits,
+        panel_size=panel_size,
+        suptitle=None if run is None else f"{run}: binning estimates (dashed: log N)",
+    )
     panels = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
     for ax, (split, (xe, _)) in zip(panels, [(sp, pr) for sp in splits for pr in pairs]):
         ax.set_title(f"{split}: {xe.replace('binning-', '')} bins", fontsize="small")
@@ -809,8 +989,15 @@ def plot_binning_sweep(df, run: str | None = None, *, splits: Sequence[str] = ("
     return fig
 
 
-def plot_beta_planes(df, *, x_estimator: str = "kl", y_estimator: str = "variational", split: str = "train",
-                     panel_size: tuple[float, float] = (4.6, 3.6), cmap: str = "viridis"):
+def plot_beta_planes(
+    df,
+    *,
+    x_estimator: str = "kl",
+    y_estimator: str = "variational",
+    split: str = "train",
+    panel_size: tuple[float, float] = (4.6, 3.6),
+    cmap: str = "viridis",
+):
     """Fig. 7: one panel per network size; every beta is a line through its epochs (marker per beta, points
     coloured by epoch, label at the last epoch). Needs the extra columns ``size`` and ``beta``
     (:func:`ipdrop.chapters.planes.beta_study`). The x axis is logarithmic when the values span more than a
@@ -823,8 +1010,9 @@ def plot_beta_planes(df, *, x_estimator: str = "kl", y_estimator: str = "variati
     betas = sorted(dict.fromkeys(df["beta"].astype(float)))
     markers = ["o", "s", "^", "D", "v", "P", "X", "*"]
     norm = Normalize(vmin=float(df["epoch"].min()), vmax=float(df["epoch"].max()))
-    fig, axes = plt.subplots(1, len(sizes), squeeze=False, constrained_layout=True,
-                             figsize=(panel_size[0] * len(sizes), panel_size[1]))
+    fig, axes = plt.subplots(
+        1, len(sizes), squeeze=False, constrained_layout=True, figsize=(panel_size[0] * len(sizes), panel_size[1])
+    )
     sc = None
     for ax, size in zip(axes[0], sizes):
         xs = []
@@ -835,10 +1023,26 @@ def plot_beta_planes(df, *, x_estimator: str = "kl", y_estimator: str = "variati
             pts = information_plane_points(sub, x_estimator, y_estimator, split)
             xs += list(pts["x"])
             ax.plot(pts["x"], pts["y"], "-", color="0.7", lw=0.8, zorder=1)
-            sc = ax.scatter(pts["x"], pts["y"], c=pts["epoch"], cmap=cmap, norm=norm, marker=markers[k % len(markers)],
-                            s=30, edgecolors="k", linewidths=0.3, zorder=2, label=f"beta={b:g}")
-            ax.annotate(f"beta={b:g}", (pts["x"].iloc[-1], pts["y"].iloc[-1]), textcoords="offset points",
-                        xytext=(4, 4), fontsize="x-small")
+            sc = ax.scatter(
+                pts["x"],
+                pts["y"],
+                c=pts["epoch"],
+                cmap=cmap,
+                norm=norm,
+                marker=markers[k % len(markers)],
+                s=30,
+                edgecolors="k",
+                linewidths=0.3,
+                zorder=2,
+                label=f"beta={b:g}",
+            )
+            ax.annotate(
+                f"beta={b:g}",
+                (pts["x"].iloc[-1], pts["y"].iloc[-1]),
+                textcoords="offset points",
+                xytext=(4, 4),
+                fontsize="x-small",
+            )
         pos = np.asarray([v for v in xs if np.isfinite(v) and v > 0])
         if len(pos) and pos.max() / pos.min() > 20:
             from matplotlib.ticker import NullFormatter
@@ -879,9 +1083,22 @@ def plot_accuracy(df, *, split: str = "test", estimator: str = "eval", ax=None):
 # =========================================================================== chapter 6: sweeps
 # (moved from ipdrop.aggregate)
 
-def plot_mean_planes(df: pd.DataFrame, by: str | None = None, *, x_estimator: str | None = None,
-                     y_estimator: str | None = None, split: str | None = "train", layer=None, over: str = "seed",
-                     band: str = "ci", level: float = 0.95, cmap: str = "viridis", axes=None, panel_size=(4.0, 3.6)):
+
+def plot_mean_planes(
+    df: pd.DataFrame,
+    by: str | None = None,
+    *,
+    x_estimator: str | None = None,
+    y_estimator: str | None = None,
+    split: str | None = "train",
+    layer=None,
+    over: str = "seed",
+    band: str = "ci",
+    level: float = 0.95,
+    cmap: str = "viridis",
+    axes=None,
+    panel_size=(4.0, 3.6),
+):
     """Mean information planes across seeds, one panel per value of ``by``, on shared axes.
 
     Each point is one epoch at (mean I(X;Z), mean I(Y;Z)) across ``over``
@@ -937,23 +1154,32 @@ def plot_mean_planes(df: pd.DataFrame, by: str | None = None, *, x_estimator: st
         m = _analysis.mean_planes(sub, by=params, over=over, level=level)
         parts[q] = m.drop(columns=[c for c in ("estimator", "quantity") if c in m.columns])
     keys = params + ["epoch"]
-    plane = parts["I(X;Z)"].merge(parts["I(Y;Z)"], on=[k for k in keys if k in parts["I(X;Z)"].columns],
-                                  suffixes=("_x", "_y"))
+    plane = parts["I(X;Z)"].merge(
+        parts["I(Y;Z)"], on=[k for k in keys if k in parts["I(X;Z)"].columns], suffixes=("_x", "_y")
+    )
     if plane.empty:
         raise ValueError("I(X;Z) and I(Y;Z) share no (setting, epoch); nothing to plot")
     err = "ci" if band == "ci" else "std"
     panels = [None] if by is None else sorted(plane[by].dropna().unique().tolist())
     if axes is None:
-        fig, axes = plt.subplots(1, len(panels), figsize=(panel_size[0] * len(panels), panel_size[1]),
-                                 sharex=True, sharey=True, squeeze=False, constrained_layout=True)
+        fig, axes = plt.subplots(
+            1,
+            len(panels),
+            figsize=(panel_size[0] * len(panels), panel_size[1]),
+            sharex=True,
+            sharey=True,
+            squeeze=False,
+            constrained_layout=True,
+        )
         axes = list(axes[0])
     else:
         axes = list(np.atleast_1d(axes))
         if len(axes) != len(panels):
             raise ValueError(f"{len(axes)} axes given for {len(panels)} panels")
         fig = axes[0].figure
-    norm = colors.Normalize(vmin=float(plane["epoch"].min()), vmax=max(float(plane["epoch"].max()),
-                                                                        float(plane["epoch"].min()) + 1e-9))
+    norm = colors.Normalize(
+        vmin=float(plane["epoch"].min()), vmax=max(float(plane["epoch"].max()), float(plane["epoch"].min()) + 1e-9)
+    )
     colormap = plt.get_cmap(cmap)
     line_keys = [p for p in params if p != by and plane[p].nunique(dropna=False) > 1]
     styles = ["-", "--", ":", "-."]
@@ -968,17 +1194,55 @@ def plot_mean_planes(df: pd.DataFrame, by: str | None = None, *, x_estimator: st
             n_seeds = int(min(g["n_x"].min(), g["n_y"].min()))
             label = ", ".join(f"{k}={v}" for k, v in zip(line_keys, gkey)) or "mean"
             label += f" (n={n_seeds} {over}s, {band_label})"
-            ax.plot(g["mean_x"], g["mean_y"], styles[j % len(styles)], color="0.5", lw=1, zorder=1,
-                    marker=markers[j % len(markers)], markersize=0, label=None)
-            ax.plot([], [], styles[j % len(styles)], color="0.4", lw=1, marker=markers[j % len(markers)],
-                    markerfacecolor="0.8", markeredgecolor="k", label=label)  # legend entry only
+            ax.plot(
+                g["mean_x"],
+                g["mean_y"],
+                styles[j % len(styles)],
+                color="0.5",
+                lw=1,
+                zorder=1,
+                marker=markers[j % len(markers)],
+                markersize=0,
+                label=None,
+            )
+            ax.plot(
+                [],
+                [],
+                styles[j % len(styles)],
+                color="0.4",
+                lw=1,
+                marker=markers[j % len(markers)],
+                markerfacecolor="0.8",
+                markeredgecolor="k",
+                label=label,
+            )  # legend entry only
             xerr = np.nan_to_num(g[f"{err}_x"].to_numpy(dtype=float))
             yerr = np.nan_to_num(g[f"{err}_y"].to_numpy(dtype=float))
-            for (ex, ey, x, y, ep) in zip(xerr, yerr, g["mean_x"], g["mean_y"], g["epoch"]):
-                ax.errorbar(x, y, xerr=ex, yerr=ey, fmt="none", ecolor=colormap(norm(ep)), elinewidth=1,
-                            capsize=2, alpha=0.8, zorder=2)
-            ax.scatter(g["mean_x"], g["mean_y"], c=g["epoch"], cmap=colormap, norm=norm, s=28,
-                       marker=markers[j % len(markers)], edgecolors="k", linewidths=0.4, zorder=3)
+            for ex, ey, x, y, ep in zip(xerr, yerr, g["mean_x"], g["mean_y"], g["epoch"]):
+                ax.errorbar(
+                    x,
+                    y,
+                    xerr=ex,
+                    yerr=ey,
+                    fmt="none",
+                    ecolor=colormap(norm(ep)),
+                    elinewidth=1,
+                    capsize=2,
+                    alpha=0.8,
+                    zorder=2,
+                )
+            ax.scatter(
+                g["mean_x"],
+                g["mean_y"],
+                c=g["epoch"],
+                cmap=colormap,
+                norm=norm,
+                s=28,
+                marker=markers[j % len(markers)],
+                edgecolors="k",
+                linewidths=0.4,
+                zorder=3,
+            )
         ax.set_xlabel(f"{_XQ} [nats]" + (f", {estimator_label(x_estimator)}" if x_estimator else ""))
         if panel is not None:
             ax.set_title(f"{by} = {panel}")
@@ -1020,15 +1284,24 @@ def reliability_toy_figure(df, dim: int):
     if sub.empty:
         raise ValueError(f"reliability_toy_figure(): no rows with dim = {dim}; dims: {sorted(df['dim'].unique())}")
     variances = sorted(sub["variance"].unique())
-    fig, axes = plt.subplots(1, len(variances), figsize=figsize(len(variances), aspect=0.75), squeeze=False,
-                             sharey=True)
+    fig, axes = plt.subplots(
+        1, len(variances), figsize=figsize(len(variances), aspect=0.75), squeeze=False, sharey=True
+    )
     for ax, var in zip(axes[0], variances):
         s = sub[sub["variance"] == var]
         for view, (c, m) in _VIEW_STYLE.items():
             t = s[s["view"] == view].sort_values("n")
             if len(t):
-                ax.errorbar(t["n"], t["estimate"], yerr=2 * t["mc_error"].fillna(0), color=c, marker=m, ms=4,
-                            capsize=2, label=estimator_label(f"mixture-{view}"))
+                ax.errorbar(
+                    t["n"],
+                    t["estimate"],
+                    yerr=2 * t["mc_error"].fillna(0),
+                    color=c,
+                    marker=m,
+                    ms=4,
+                    capsize=2,
+                    label=estimator_label(f"mixture-{view}"),
+                )
         exact = float(s["exact"].iloc[0])
         ax.axhline(exact, color="k", lw=1.6, label="exact I(X;Z)")
         _log_n_curve(ax, s["n"])
@@ -1049,8 +1322,13 @@ def _seed_summary(df):
     return out
 
 
-def reliability_run_figure(df, estimators: Sequence[str] = ("mixture-dataset", "mixture-heldout", "mixture-paper"),
-                           *, title: str | None = None, cmap: str = "viridis"):
+def reliability_run_figure(
+    df,
+    estimators: Sequence[str] = ("mixture-dataset", "mixture-heldout", "mixture-paper"),
+    *,
+    title: str | None = None,
+    cmap: str = "viridis",
+):
     """Stored representations: each estimator against N (one panel per estimator), one line per epoch (colour),
     mean over seeds with error bars = seed spread (std) and a thin inner bar = 2 x the MC error of the mean;
     log N dashed. ``df`` from :func:`ipdrop.chapters.reliability.run_reliability_table`."""
@@ -1099,15 +1377,21 @@ def reliability_binning_figure(df, *, epoch: int | None = None, title: str | Non
     kinds = (("binning-", "noiseless f(X) binned"), ("binning-ref-", "reference code: noisy f(X)·D binned"))
     fig, axes = plt.subplots(1, 2, figsize=figsize(2, aspect=0.8), squeeze=False, sharey=True)
     for ax, (prefix, label) in zip(axes[0], kinds):
-        names = [e for e in d["estimator"].unique()
-                 if e.startswith(prefix) and e[len(prefix):].isdigit()]
-        names.sort(key=lambda e: int(e[len(prefix):]))
+        names = [e for e in d["estimator"].unique() if e.startswith(prefix) and e[len(prefix) :].isdigit()]
+        names.sort(key=lambda e: int(e[len(prefix) :]))
         m = _seed_summary(d[d["estimator"].isin(names)])
         for k, est in enumerate(names):
             t = m[m["estimator"] == est].sort_values("n")
-            ax.errorbar(t["n"], t["mean"], yerr=t["std"].fillna(0), marker="o", ms=3.5, capsize=2,
-                        color=plt.get_cmap("plasma")(0.1 + 0.75 * k / max(1, len(names) - 1)),
-                        label=f"{int(est[len(prefix):])} bins")
+            ax.errorbar(
+                t["n"],
+                t["mean"],
+                yerr=t["std"].fillna(0),
+                marker="o",
+                ms=3.5,
+                capsize=2,
+                color=plt.get_cmap("plasma")(0.1 + 0.75 * k / max(1, len(names) - 1)),
+                label=f"{int(est[len(prefix) :])} bins",
+            )
         _log_n_curve(ax, d["n"])
         ax.set_xlabel("N (inputs)")
         ax.set_title(f"{label}, epoch {epoch}")
@@ -1175,15 +1459,26 @@ def plotted_points(ax) -> dict:
     for c in ax.collections:
         gid = c.get_gid()
         if gid and gid.startswith("points:"):
-            out[gid[len("points:"):]] = np.asarray(c.get_offsets(), dtype=float)
+            out[gid[len("points:") :]] = np.asarray(c.get_offsets(), dtype=float)
     return out
 
 
-def plot_paper_planes(df, pairs: Sequence[tuple[str, str]], *, splits: Sequence[str] = ("train", "test"),
-                      runs: Sequence[str] | None = None, run_labels: Mapping[str, str] | None = None,
-                      h_y: float | None = math.log(10), min_span: float = 0.5, cmap: str = "viridis",
-                      aspect: float = 1.0, width: float | None = None, suptitle: str | None = None,
-                      label=None, min_epoch: int = 0):
+def plot_paper_planes(
+    df,
+    pairs: Sequence[tuple[str, str]],
+    *,
+    splits: Sequence[str] = ("train", "test"),
+    runs: Sequence[str] | None = None,
+    run_labels: Mapping[str, str] | None = None,
+    h_y: float | None = math.log(10),
+    min_span: float = 0.5,
+    cmap: str = "viridis",
+    aspect: float = 1.0,
+    width: float | None = None,
+    suptitle: str | None = None,
+    label=None,
+    min_epoch: int = 0,
+):
     """Information planes at the paper's settings: one row per split, one column per ``(x, y)`` estimator pair,
     every run (seed) of ``df`` overlaid with its own marker.
 
@@ -1231,8 +1526,9 @@ def plot_paper_planes(df, pairs: Sequence[tuple[str, str]], *, splits: Sequence[
         raise ValueError(f"plot_paper_planes(): the table has no I(X;Z)/I(Y;Z) rows of {sorted(ests)}")
     norm = Normalize(vmin=float(ep.min()), vmax=max(float(ep.max()), float(ep.min()) + 1))
     nrow, ncol = len(splits), len(pairs)
-    fig, axes = plt.subplots(nrow, ncol, squeeze=False, figsize=figsize(ncol, nrow, aspect=aspect, width=width),
-                             layout="constrained")
+    fig, axes = plt.subplots(
+        nrow, ncol, squeeze=False, figsize=figsize(ncol, nrow, aspect=aspect, width=width), layout="constrained"
+    )
     # shared axes: the same x estimator shares x, the same y estimator shares y
     first_x: dict = {}
     first_y: dict = {}
@@ -1262,14 +1558,30 @@ def plot_paper_planes(df, pairs: Sequence[tuple[str, str]], *, splits: Sequence[
                 if pts.empty:
                     continue
                 ax.plot(pts["x"], pts["y"], "-", color="0.7", lw=0.7, zorder=1)
-                sc = ax.scatter(pts["x"], pts["y"], c=pts["epoch"], cmap=cmap, norm=norm,
-                                marker=RUN_MARKERS[k % len(RUN_MARKERS)], s=24, edgecolors="k", linewidths=0.3,
-                                zorder=2)
+                sc = ax.scatter(
+                    pts["x"],
+                    pts["y"],
+                    c=pts["epoch"],
+                    cmap=cmap,
+                    norm=norm,
+                    marker=RUN_MARKERS[k % len(RUN_MARKERS)],
+                    s=24,
+                    edgecolors="k",
+                    linewidths=0.3,
+                    zorder=2,
+                )
                 sc.set_gid(f"points:{run}")
                 drawn += 1
             if not drawn:
-                ax.text(0.5, 0.5, f"{estimator_label(xe)} / {estimator_label(ye)}\nnot in the table", ha="center",
-                        va="center", fontsize="small", transform=ax.transAxes)
+                ax.text(
+                    0.5,
+                    0.5,
+                    f"{estimator_label(xe)} / {estimator_label(ye)}\nnot in the table",
+                    ha="center",
+                    va="center",
+                    fontsize="small",
+                    transform=ax.transAxes,
+                )
                 continue
             rows = mi[(mi["estimator"] == xe) & (mi["split"] == split)]
             ns = rows["n"].dropna().tolist() if "n" in rows.columns else []
@@ -1286,19 +1598,40 @@ def plot_paper_planes(df, pairs: Sequence[tuple[str, str]], *, splits: Sequence[
     if sc is not None:
         epoch_colorbar(sc, ax=list(axes.ravel()), max_ticks=8)
     if len(runs) > 1:
-        handles = [Line2D([], [], ls="none", marker=RUN_MARKERS[k % len(RUN_MARKERS)], markerfacecolor="0.8",
-                          markeredgecolor="k", label=labels[r]) for k, r in enumerate(runs)]
-        fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 6), fontsize="small",
-                   frameon=False)
+        handles = [
+            Line2D(
+                [],
+                [],
+                ls="none",
+                marker=RUN_MARKERS[k % len(RUN_MARKERS)],
+                markerfacecolor="0.8",
+                markeredgecolor="k",
+                label=labels[r],
+            )
+            for k, r in enumerate(runs)
+        ]
+        fig.legend(
+            handles=handles, loc="outside lower center", ncol=min(len(handles), 6), fontsize="small", frameon=False
+        )
     if suptitle:
         fig.suptitle(suptitle)
     return fig
 
 
-def plot_paper_beta(df, *, x_estimator: str = "kl", y_estimator: str = "variational",
-                    splits: Sequence[str] = ("train", "test"), size_column: str = "size", beta_column: str = "beta",
-                    h_y: float | None = math.log(10), min_span: float = 0.5, cmap: str = "viridis",
-                    aspect: float = 0.6, width: float | None = None):
+def plot_paper_beta(
+    df,
+    *,
+    x_estimator: str = "kl",
+    y_estimator: str = "variational",
+    splits: Sequence[str] = ("train", "test"),
+    size_column: str = "size",
+    beta_column: str = "beta",
+    h_y: float | None = math.log(10),
+    min_span: float = 0.5,
+    cmap: str = "viridis",
+    aspect: float = 0.6,
+    width: float | None = None,
+):
     """Fig. 7 at the paper's settings: one column per network size, one row per split; every beta is a line
     through its epochs (marker per beta, points coloured by epoch). The x axis is logarithmic when the values of
     a panel span more than a factor 20. Needs the columns ``size`` and ``beta``. Returns the Figure."""
@@ -1314,8 +1647,14 @@ def plot_paper_beta(df, *, x_estimator: str = "kl", y_estimator: str = "variatio
     if not sizes or not betas or not splits:
         raise ValueError("plot_paper_beta(): the table has no (size, beta, split) to plot")
     norm = Normalize(vmin=float(df["epoch"].min()), vmax=max(float(df["epoch"].max()), float(df["epoch"].min()) + 1))
-    fig, axes = plt.subplots(len(splits), len(sizes), squeeze=False, sharey=True, layout="constrained",
-                             figsize=figsize(len(sizes), len(splits), aspect=aspect, width=width))
+    fig, axes = plt.subplots(
+        len(splits),
+        len(sizes),
+        squeeze=False,
+        sharey=True,
+        layout="constrained",
+        figsize=figsize(len(sizes), len(splits), aspect=aspect, width=width),
+    )
     sc = None
     for i, split in enumerate(splits):
         for j, size in enumerate(sizes):
@@ -1331,9 +1670,18 @@ def plot_paper_beta(df, *, x_estimator: str = "kl", y_estimator: str = "variatio
                     continue
                 xs += list(pts["x"])
                 ax.plot(pts["x"], pts["y"], "-", color="0.7", lw=0.8, zorder=1)
-                sc = ax.scatter(pts["x"], pts["y"], c=pts["epoch"], cmap=cmap, norm=norm,
-                                marker=RUN_MARKERS[k % len(RUN_MARKERS)], s=28, edgecolors="k", linewidths=0.3,
-                                zorder=2)
+                sc = ax.scatter(
+                    pts["x"],
+                    pts["y"],
+                    c=pts["epoch"],
+                    cmap=cmap,
+                    norm=norm,
+                    marker=RUN_MARKERS[k % len(RUN_MARKERS)],
+                    s=28,
+                    edgecolors="k",
+                    linewidths=0.3,
+                    zorder=2,
+                )
                 sc.set_gid(f"points:beta={b:g}")
             pos = np.asarray([v for v in xs if np.isfinite(v) and v > 0])
             if len(pos) and pos.max() / pos.min() > 20:
@@ -1348,14 +1696,31 @@ def plot_paper_beta(df, *, x_estimator: str = "kl", y_estimator: str = "variatio
     _ensure_span(axes[0, 0], "y", min_span)
     if sc is not None:
         epoch_colorbar(sc, ax=list(axes.ravel()), max_ticks=8)
-    handles = [Line2D([], [], ls="none", marker=RUN_MARKERS[k % len(RUN_MARKERS)], markerfacecolor="0.8",
-                      markeredgecolor="k", label=f"β = {b:g}") for k, b in enumerate(betas)]
+    handles = [
+        Line2D(
+            [],
+            [],
+            ls="none",
+            marker=RUN_MARKERS[k % len(RUN_MARKERS)],
+            markerfacecolor="0.8",
+            markeredgecolor="k",
+            label=f"β = {b:g}",
+        )
+        for k, b in enumerate(betas)
+    ]
     fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize="small", frameon=False)
     return fig
 
 
-def plot_paper_accuracy(df, *, runs: Sequence[str] | None = None, run_labels: Mapping[str, str] | None = None,
-                        estimator: str = "eval", aspect: float = 0.6, width: float | None = None):
+def plot_paper_accuracy(
+    df,
+    *,
+    runs: Sequence[str] | None = None,
+    run_labels: Mapping[str, str] | None = None,
+    estimator: str = "eval",
+    aspect: float = 0.6,
+    width: float | None = None,
+):
     """Accuracy (%) per epoch of stored runs: training subset and test set side by side on a shared y axis, one
     line per run, the legend below. Returns the Figure."""
     import matplotlib.pyplot as plt
@@ -1366,24 +1731,38 @@ def plot_paper_accuracy(df, *, runs: Sequence[str] | None = None, run_labels: Ma
         raise ValueError(f"plot_paper_accuracy(): no accuracy rows of estimator {estimator!r}")
     runs = list(runs) if runs is not None else _runs_of(acc)
     splits = [s for s in ("train", "test") if (acc["split"] == s).any()]
-    fig, axes = plt.subplots(1, len(splits), squeeze=False, sharey=True, layout="constrained",
-                             figsize=figsize(len(splits), 1, aspect=aspect, width=width))
+    fig, axes = plt.subplots(
+        1,
+        len(splits),
+        squeeze=False,
+        sharey=True,
+        layout="constrained",
+        figsize=figsize(len(splits), 1, aspect=aspect, width=width),
+    )
     for ax, split in zip(axes[0], splits):
         for k, run in enumerate(runs):
             g = _sub(acc, run)
             g = g[g["split"] == split].sort_values("epoch")
             if g.empty:
                 continue
-            line, = ax.plot(g["epoch"], 100 * g["value"], "-", marker=RUN_MARKERS[k % len(RUN_MARKERS)],
-                            markersize=3, lw=1, label=(run_labels or {}).get(run, str(run)))
+            (line,) = ax.plot(
+                g["epoch"],
+                100 * g["value"],
+                "-",
+                marker=RUN_MARKERS[k % len(RUN_MARKERS)],
+                markersize=3,
+                lw=1,
+                label=(run_labels or {}).get(run, str(run)),
+            )
             line.set_gid(f"points:{run}")
         ax.set_title("test set" if split == "test" else "training subset (IP)", fontsize="small")
         ax.set_xlabel("epoch")
     axes[0, 0].set_ylabel(f"accuracy [%] ({'dropout off' if estimator == 'eval' else estimator})")
     handles, labels = axes[0, 0].get_legend_handles_labels()
     if len(handles) > 1:
-        fig.legend(handles, labels, loc="outside lower center", ncol=min(len(handles), 4), fontsize="small",
-                   frameon=False)
+        fig.legend(
+            handles, labels, loc="outside lower center", ncol=min(len(handles), 4), fontsize="small", frameon=False
+        )
     return fig
 
 
@@ -1395,8 +1774,17 @@ def placeholder_figure(message: str, *, aspect: float = 0.18, width: float | Non
     fig, ax = plt.subplots(figsize=figsize(1, 1, aspect=aspect, width=width))
     # an Axes (switched off) holds the text: IPython renders no image of a figure without Axes
     ax.set_axis_off()
-    ax.text(0.5, 0.5, str(message), ha="center", va="center", wrap=True, fontsize="small", color="0.3",
-            transform=ax.transAxes)
+    ax.text(
+        0.5,
+        0.5,
+        str(message),
+        ha="center",
+        va="center",
+        wrap=True,
+        fontsize="small",
+        color="0.3",
+        transform=ax.transAxes,
+    )
     fig.set_gid("placeholder")
     return fig
 

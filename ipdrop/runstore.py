@@ -17,6 +17,7 @@ Training and estimation are decoupled so that an estimator fix never costs a new
 params file (``params/paper_runs/*.yaml``), skipping what is finished. :func:`load_table` reads a run
 folder or a stored run as one tidy table (estimates override training-time rows of the same estimator).
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -33,9 +34,20 @@ import numpy as np
 from . import _io
 from ._rundir import REPS_DIR, _reps_file, save_representations
 
-__all__ = ["save_representations", "load_representations", "representation_epochs", "estimate_run",
-           "load_table", "export_run", "read_params_file", "reproduce", "provenance", "REPS_DIR",
-           "STORED_FILES", "check_stored_run"]
+__all__ = [
+    "save_representations",
+    "load_representations",
+    "representation_epochs",
+    "estimate_run",
+    "load_table",
+    "export_run",
+    "read_params_file",
+    "reproduce",
+    "provenance",
+    "REPS_DIR",
+    "STORED_FILES",
+    "check_stored_run",
+]
 
 _EST_CSV, _EST_JSON, _PROV_JSON = "estimates.csv", "estimates.json", "provenance.json"
 STORED_FILES = ("config.json", "run.json", "results.csv", _EST_CSV, _EST_JSON, _PROV_JSON)
@@ -43,6 +55,7 @@ _SPLITS = ("train", "test")
 
 
 # --------------------------------------------------------------------------- representations
+
 
 def representation_epochs(run_dir: str | os.PathLike) -> list[int]:
     """Epochs whose representations are stored in ``RUN/reps/`` (sorted)."""
@@ -75,6 +88,7 @@ def load_representations(run_dir: str | os.PathLike, epoch: int) -> dict[str, di
 
 # --------------------------------------------------------------------------- estimation after training
 
+
 def _read_config(run_dir: Path) -> dict:
     cfg = run_dir / "config.json"
     if not cfg.is_file():
@@ -94,10 +108,19 @@ def _default_estimators(config: Mapping[str, Any]) -> tuple[str, ...]:
     return ("binning", "edge", "knn", "variational")
 
 
-def estimate_run(run_dir: str | os.PathLike, estimators: Sequence[str] | None = None, *, n_noise: int = 10,
-                 n_bins: Sequence[int] = (3, 10, 30, 100), epochs: Iterable[int] | str | None = None,
-                 seed: int | None = None, device: str = "auto", sizes: Sequence[int] = (),
-                 size_estimators: Sequence[str] = ("mixture",), progress: bool = True):
+def estimate_run(
+    run_dir: str | os.PathLike,
+    estimators: Sequence[str] | None = None,
+    *,
+    n_noise: int = 10,
+    n_bins: Sequence[int] = (3, 10, 30, 100),
+    epochs: Iterable[int] | str | None = None,
+    seed: int | None = None,
+    device: str = "auto",
+    sizes: Sequence[int] = (),
+    size_estimators: Sequence[str] = ("mixture",),
+    progress: bool = True,
+):
     """Estimate the information plane of a run from its stored representations.
 
     Parameters
@@ -145,12 +168,24 @@ def estimate_run(run_dir: str | os.PathLike, estimators: Sequence[str] | None = 
     size_estimators = [e for e in size_estimators if not (e.startswith("mixture") and variance is None)]
     if not size_estimators:
         sizes = []
-    settings = {"estimators": list(names), "n_noise": int(n_noise), "n_bins": [int(b) for b in n_bins],
-                "seed": seed, "variance": variance}
+    settings = {
+        "estimators": list(names),
+        "n_noise": int(n_noise),
+        "n_bins": [int(b) for b in n_bins],
+        "seed": seed,
+        "variance": variance,
+    }
     if sizes:
         settings.update(sizes=sizes, size_estimators=list(size_estimators))
-    tracker_kw = dict(variance=variance, n_noise=n_noise, n_bins=tuple(n_bins), seed=seed, device=device,
-                      progress=False, on_error="warn")
+    tracker_kw = dict(
+        variance=variance,
+        n_noise=n_noise,
+        n_bins=tuple(n_bins),
+        seed=seed,
+        device=device,
+        progress=False,
+        on_error="warn",
+    )
     tracker_kw.update(_activation_kwargs(cfg_all))
     tracker = InformationPlaneTracker(names, **tracker_kw)
     sub_trackers = {n: InformationPlaneTracker(tuple(size_estimators), max_samples=n, **tracker_kw) for n in sizes}
@@ -189,8 +224,9 @@ def estimate_run(run_dir: str | os.PathLike, estimators: Sequence[str] | None = 
             for split in _SPLITS:
                 if split in reps:
                     a = reps[split]
-                    sub.update(a["z"], a["y"], split=split, alpha=a.get("alpha"), kl=a.get("kl"),
-                               logits=a.get("logits"))
+                    sub.update(
+                        a["z"], a["y"], split=split, alpha=a.get("alpha"), kl=a.get("kl"), logits=a.get("logits")
+                    )
             part = sub.compute()
             part["estimator"] = part["estimator"].astype(str) + f"@{n_sub}"
             frames.append(part)
@@ -199,10 +235,18 @@ def estimate_run(run_dir: str | os.PathLike, estimators: Sequence[str] | None = 
         df = _sorted(pd.concat(frames, ignore_index=True))
         frames = [df]
         _io.write_csv(est_csv, df)
-        _io.write_json(est_json, {"settings": settings, "epochs_done": sorted(done),
-                                  "wall_time_s": wall + time.perf_counter() - t0,
-                                  "versions": _versions(), "threads": _threads(), "git_commit": _git_commit(),
-                                  "updated": _now()})
+        _io.write_json(
+            est_json,
+            {
+                "settings": settings,
+                "epochs_done": sorted(done),
+                "wall_time_s": wall + time.perf_counter() - t0,
+                "versions": _versions(),
+                "threads": _threads(),
+                "git_commit": _git_commit(),
+                "updated": _now(),
+            },
+        )
         tracker.reset()
     if not todo and not est_csv.is_file():
         raise RuntimeError(f"{run}: nothing estimated")
@@ -252,7 +296,11 @@ def _matches(estimator: str, names: Sequence[str]) -> bool:
 def _sorted(df):
     order = {"train": 0, "test": 1}
     df = df.assign(_s=df["split"].map(order).fillna(2))
-    return df.sort_values(["epoch", "_s", "estimator", "quantity"], kind="stable").drop(columns="_s").reset_index(drop=True)
+    return (
+        df.sort_values(["epoch", "_s", "estimator", "quantity"], kind="stable")
+        .drop(columns="_s")
+        .reset_index(drop=True)
+    )
 
 
 def load_table(run_dir: str | os.PathLike):
@@ -284,6 +332,7 @@ def load_table(run_dir: str | os.PathLike):
 
 
 # --------------------------------------------------------------------------- provenance and the store
+
 
 def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
@@ -355,8 +404,13 @@ def provenance(run_dir: str | os.PathLike, *, params_file: str | None = None, ru
     }
 
 
-def export_run(run_dir: str | os.PathLike, store_dir: str | os.PathLike, *, params_file: str | None = None,
-               run_name: str | None = None) -> Path:
+def export_run(
+    run_dir: str | os.PathLike,
+    store_dir: str | os.PathLike,
+    *,
+    params_file: str | None = None,
+    run_name: str | None = None,
+) -> Path:
     """Copy the small files of a finished, estimated run into ``store_dir`` with its provenance.
 
     No checkpoint and no representation file is copied. The copy is made in a temporary folder next to
@@ -393,6 +447,7 @@ def export_run(run_dir: str | os.PathLike, store_dir: str | os.PathLike, *, para
 
 
 # --------------------------------------------------------------------------- experiments from params files
+
 
 def read_params_file(path: str | os.PathLike) -> dict:
     """An experiment's params file: ``experiment``, ``base`` (TrainConfig fields), ``runs``
@@ -457,17 +512,25 @@ def check_stored_run(stored: str | os.PathLike, params_file: str | os.PathLike) 
     want_est = spec.get("estimate") or {}
     for k in ("estimators", "n_noise", "n_bins"):
         if k in want_est and est.get("settings", {}).get(k) != want_est[k]:
-            problems.append(f"{stored}: estimates.json {k}={est.get('settings', {}).get(k)!r} differs from "
-                            f"{params_file} ({want_est[k]!r})")
+            problems.append(
+                f"{stored}: estimates.json {k}={est.get('settings', {}).get(k)!r} differs from "
+                f"{params_file} ({want_est[k]!r})"
+            )
     run_info = _io.read_json(stored / "run.json")
     if run_info.get("status") != "complete":
         problems.append(f"{stored}: run.json does not say complete")
     return problems
 
 
-def reproduce(params_file: str | os.PathLike, out: str | os.PathLike, *, work: str | os.PathLike | None = None,
-              runs: Sequence[str] | None = None, stages: Sequence[str] = ("train", "estimate", "export"),
-              progress: bool = True) -> dict[str, str]:
+def reproduce(
+    params_file: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    work: str | os.PathLike | None = None,
+    runs: Sequence[str] | None = None,
+    stages: Sequence[str] = ("train", "estimate", "export"),
+    progress: bool = True,
+) -> dict[str, str]:
     """Train, estimate and export every run of an experiment's params file; skip what is finished.
 
     ``work`` holds the run folders with checkpoints and representations (default: ``runs/paper/<name>``);

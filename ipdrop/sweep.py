@@ -63,6 +63,7 @@ Files
     the run's parameters (written when it finishes); ``run.json``: the completion marker;
     ``.sweep.log``: its captured stdout/stderr/logging; ``error.log``: only after a failure.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -157,8 +158,7 @@ def _parse_values(key: str, text: str) -> list:
                 raise ValueError(f"empty range {part!r} for {key!r}: the end {b} is below the start {a}")
             values.extend(range(a, b + 1))
         elif ".." in part:
-            raise ValueError(
-                f"bad range {part!r} for {key!r}: ranges 'a..b' take inclusive integers, e.g. seed=0..4")
+            raise ValueError(f"bad range {part!r} for {key!r}: ranges 'a..b' take inclusive integers, e.g. seed=0..4")
         else:
             values.append(_parse_scalar(part))
     return values
@@ -246,8 +246,10 @@ def load_params_file(path) -> list[dict]:
     elif isinstance(data, Mapping):
         unknown = set(data) - {"grid", "runs", "base"}
         if unknown:
-            raise ValueError(f"params file {str(path)!r}: unknown top-level keys {sorted(unknown)}; "
-                             "use a list of dicts or a mapping with 'grid', 'runs' and/or 'base'")
+            raise ValueError(
+                f"params file {str(path)!r}: unknown top-level keys {sorted(unknown)}; "
+                "use a list of dicts or a mapping with 'grid', 'runs' and/or 'base'"
+            )
         grid = data.get("grid") or {}
         if isinstance(grid, str):
             grid = parse_grid(grid)
@@ -393,8 +395,11 @@ def _find_notebook(name: str, notebooks_dir=None) -> Path:
         tried.append(cand)
         if cand.is_file():
             return cand.resolve()
-    dirs = [Path(notebooks_dir)] if notebooks_dir is not None else [
-        Path.cwd() / "notebooks", Path(__file__).resolve().parent.parent / "notebooks"]
+    dirs = (
+        [Path(notebooks_dir)]
+        if notebooks_dir is not None
+        else [Path.cwd() / "notebooks", Path(__file__).resolve().parent.parent / "notebooks"]
+    )
     for d in dirs:
         for suffix in ("", ".md", ".ipynb"):
             p = d / (name + suffix)
@@ -426,7 +431,7 @@ def resolve_target(target, notebooks_dir=None) -> _Target:
     if target == "train":
         return _Target("train", "train")
     if target.startswith("notebook:"):
-        name = target[len("notebook:"):]
+        name = target[len("notebook:") :]
         if not name:
             raise ValueError("bad target 'notebook:': give a notebook name, e.g. notebook:01_binning")
         return _Target("notebook", str(_find_notebook(name, notebooks_dir)))
@@ -466,8 +471,14 @@ def _run_notebook(path: Path, params: dict, out_dir: Path) -> None:
     if "out_dir" in names and "out_dir" not in params:
         params["out_dir"] = str(out_dir)
     try:
-        papermill.execute_notebook(str(source), str(out_dir / f"{path.stem}.ipynb"), parameters=params,
-                                   cwd=str(out_dir), progress_bar=False, kernel_name="python3")
+        papermill.execute_notebook(
+            str(source),
+            str(out_dir / f"{path.stem}.ipynb"),
+            parameters=params,
+            cwd=str(out_dir),
+            progress_bar=False,
+            kernel_name="python3",
+        )
     finally:
         source.unlink(missing_ok=True)
 
@@ -488,8 +499,10 @@ def _validate_params(target: _Target, runs: list[dict], names: list[str] | None 
         names = set().union(*(r.keys() for r in runs)) if runs else set()
         unknown = sorted(names - set(known))
         if unknown:
-            raise ValueError(f"unknown parameter(s) {unknown} for notebook {Path(target.spec).name}; "
-                             f"its parameters cell defines {sorted(known)}")
+            raise ValueError(
+                f"unknown parameter(s) {unknown} for notebook {Path(target.spec).name}; "
+                f"its parameters cell defines {sorted(known)}"
+            )
 
 
 # --------------------------------------------------------------------------- one run (in a worker)
@@ -585,8 +598,9 @@ def _tail(path: Path, n_chars: int = 20000) -> str:
     return text[-n_chars:]
 
 
-def _execute_run(target: _Target, params: dict, out_dir: str, num_threads: int | None = "auto",
-                 stored: dict | None = None) -> dict:
+def _execute_run(
+    target: _Target, params: dict, out_dir: str, num_threads: int | None = "auto", stored: dict | None = None
+) -> dict:
     """Run one target in its folder; never raises for a failing target (returns a record)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -600,8 +614,15 @@ def _execute_run(target: _Target, params: dict, out_dir: str, num_threads: int |
 
             num_threads = max(1, _available_cores() // max(1, get_worker().state.nthreads))
     t0 = time.perf_counter()
-    record = {"name": out.name, "params": params, "out_dir": str(out), "status": "complete",
-              "error": None, "log": None, "host": os.uname().nodename if hasattr(os, "uname") else ""}
+    record = {
+        "name": out.name,
+        "params": params,
+        "out_dir": str(out),
+        "status": "complete",
+        "error": None,
+        "log": None,
+        "host": os.uname().nodename if hasattr(os, "uname") else "",
+    }
     try:
         with open(log_path, "w") as log_fh, _capture_output(log_fh):
             fn = target.load()
@@ -610,15 +631,27 @@ def _execute_run(target: _Target, params: dict, out_dir: str, num_threads: int |
         if stored is not None:
             _write_json(out / "params.json", stored)
         if not is_complete(out):
-            _write_json(out / "run.json", {"status": "complete", "target": target.label,
-                                           "finished": _dt.datetime.now(_dt.timezone.utc).isoformat()})
+            _write_json(
+                out / "run.json",
+                {
+                    "status": "complete",
+                    "target": target.label,
+                    "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(),
+                },
+            )
     except KeyboardInterrupt as exc:  # SIGINT/SIGTERM: the run stops; a train run keeps its last checkpoint
-        record.update(status="interrupted", error=f"interrupted ({exc or 'SIGINT'}); resumes when the sweep is "
-                                                  "run again", log=str(log_path))
+        record.update(
+            status="interrupted",
+            error=f"interrupted ({exc or 'SIGINT'}); resumes when the sweep is run again",
+            log=str(log_path),
+        )
     except Exception as exc:  # noqa: BLE001 - a failing run must not stop the sweep
         tb = traceback.format_exc()
-        _atomic_write_text(err_path, f"run {out.name} failed ({type(exc).__name__}: {exc})\n\n{tb}\n"
-                                     f"----- captured output ({log_path.name}) -----\n{_tail(log_path)}")
+        _atomic_write_text(
+            err_path,
+            f"run {out.name} failed ({type(exc).__name__}: {exc})\n\n{tb}\n"
+            f"----- captured output ({log_path.name}) -----\n{_tail(log_path)}",
+        )
         record.update(status="failed", error=f"{type(exc).__name__}: {exc}", log=str(err_path))
     record["seconds"] = time.perf_counter() - t0
     return record
@@ -697,16 +730,20 @@ class SweepReport:
         """One row per run: name, status, seconds, error, log and the parameters as columns."""
         import pandas as pd
 
-        rows = [{"name": r.name, "status": r.status, "seconds": r.seconds, "error": r.error, "log": r.log,
-                 **r.params} for r in self.runs]
+        rows = [
+            {"name": r.name, "status": r.status, "seconds": r.seconds, "error": r.error, "log": r.log, **r.params}
+            for r in self.runs
+        ]
         return pd.DataFrame(rows)
 
     def summary(self) -> str:
-        lines = [f"sweep {self.target} -> {self.out_root} ({self.executor}): {len(self.runs)} runs, "
-                 f"{len(self.completed)} completed, {len(self.skipped)} skipped (already complete), "
-                 f"{len(self.failed)} failed, {len(self.interrupted_runs)} interrupted, "
-                 f"{len(self.not_started)} not started, {self.seconds:.1f} s"
-                 + (" [interrupted]" if self.interrupted else "")]
+        lines = [
+            f"sweep {self.target} -> {self.out_root} ({self.executor}): {len(self.runs)} runs, "
+            f"{len(self.completed)} completed, {len(self.skipped)} skipped (already complete), "
+            f"{len(self.failed)} failed, {len(self.interrupted_runs)} interrupted, "
+            f"{len(self.not_started)} not started, {self.seconds:.1f} s"
+            + (" [interrupted]" if self.interrupted else "")
+        ]
         for r in self.failed:
             lines.append(f"  FAILED {r.name}: {r.error}\n         log: {r.log}")
         for r in self.interrupted_runs:
@@ -754,9 +791,10 @@ def _connect_dask(scheduler, workers, num_threads, timeout, cluster_options, n_r
     try:
         client = Client(scheduler, timeout=f"{timeout}s")
     except (OSError, TimeoutError) as exc:
-        raise ValueError(f"cannot reach the Dask scheduler at {scheduler!r} within {timeout:g} s ({exc}); "
-                         "start one with `dask scheduler` / `dask worker`, or use scheduler=None for a LocalCluster"
-                         ) from None
+        raise ValueError(
+            f"cannot reach the Dask scheduler at {scheduler!r} within {timeout:g} s ({exc}); "
+            "start one with `dask scheduler` / `dask worker`, or use scheduler=None for a LocalCluster"
+        ) from None
     owned.insert(0, client)
     return client, owned, num_threads or "auto"
 
@@ -780,8 +818,10 @@ def make_jobqueue_cluster(kind: str = "slurm", **kwargs):
     try:
         import dask_jobqueue
     except ImportError:
-        raise ImportError(f"scheduler={kind!r} needs dask-jobqueue, which is not installed: "
-                          "pip install dask-jobqueue  (or pip install 'ipdrop[cluster]')") from None
+        raise ImportError(
+            f"scheduler={kind!r} needs dask-jobqueue, which is not installed: "
+            "pip install dask-jobqueue  (or pip install 'ipdrop[cluster]')"
+        ) from None
     return getattr(dask_jobqueue, classes[kind])(**kwargs)
 
 
@@ -811,7 +851,9 @@ def _normalise_runs(grid_or_runs) -> list[dict]:
             if not isinstance(r, Mapping):
                 raise ValueError(f"run {i} is {r!r}; expected a dict of parameters")
         return [dict(r) for r in runs]
-    raise ValueError(f"expected a grid dict, a list of parameter dicts or a params file, got {type(grid_or_runs).__name__}")
+    raise ValueError(
+        f"expected a grid dict, a list of parameter dicts or a params file, got {type(grid_or_runs).__name__}"
+    )
 
 
 def _differences(a: Mapping, b: Mapping) -> list[str]:
@@ -819,10 +861,21 @@ def _differences(a: Mapping, b: Mapping) -> list[str]:
     return sorted(k for k in keys if a.get(k, "<unset>") != b.get(k, "<unset>"))
 
 
-def run_sweep(target, grid, out_root, executor: str = "local", workers: int | None = None, scheduler=None,
-              base_params: Mapping | None = None, progress: bool = True, *, threads_per_run: int | None = None,
-              notebooks_dir=None, dask_timeout: float = 5.0, cluster_options: Mapping | None = None
-              ) -> SweepReport:
+def run_sweep(
+    target,
+    grid,
+    out_root,
+    executor: str = "local",
+    workers: int | None = None,
+    scheduler=None,
+    base_params: Mapping | None = None,
+    progress: bool = True,
+    *,
+    threads_per_run: int | None = None,
+    notebooks_dir=None,
+    dask_timeout: float = 5.0,
+    cluster_options: Mapping | None = None,
+) -> SweepReport:
     """Run ``target`` once per parameter combination, skipping runs already complete.
 
     Parameters
@@ -884,8 +937,10 @@ def run_sweep(target, grid, out_root, executor: str = "local", workers: int | No
         try:
             pickle.dumps(tgt)
         except Exception as exc:  # noqa: BLE001
-            raise ValueError(f"target {tgt.label} cannot be sent to worker processes ({exc}); use a "
-                             "module-level function, or executor='serial'") from None
+            raise ValueError(
+                f"target {tgt.label} cannot be sent to worker processes ({exc}); use a "
+                "module-level function, or executor='serial'"
+            ) from None
     base = {k: _plain(v) for k, v in dict(base_params or {}).items()}
     points = [{k: _plain(v) for k, v in p.items()} for p in _normalise_runs(grid)]
     if not points:
@@ -918,7 +973,8 @@ def run_sweep(target, grid, out_root, executor: str = "local", workers: int | No
                     raise ValueError(
                         f"run folder {str(d)!r} is complete but was made with different values of {diff} "
                         f"({ {k: old.get(k) for k in diff} } vs { {k: full[i].get(k) for k in diff} }); "
-                        "use another out_root or delete that folder")
+                        "use another out_root or delete that folder"
+                    )
             rec.status = "skipped"
         else:
             todo.append(i)
@@ -936,8 +992,12 @@ def run_sweep(target, grid, out_root, executor: str = "local", workers: int | No
 
     def finish(i, result: dict):
         rec = records[i]
-        rec.status, rec.error, rec.log, rec.seconds = (result["status"], result.get("error"), result.get("log"),
-                                                       result.get("seconds"))
+        rec.status, rec.error, rec.log, rec.seconds = (
+            result["status"],
+            result.get("error"),
+            result.get("log"),
+            result.get("seconds"),
+        )
 
     bar = None
     if progress and todo:
@@ -960,11 +1020,32 @@ def run_sweep(target, grid, out_root, executor: str = "local", workers: int | No
                 if records[i].status == "interrupted":
                     raise SweepInterrupted("sweep interrupted")
         elif executor == "local":
-            _run_local(tgt, full, records, todo, n_workers, threads_per_run or max(1, _available_cores() // n_workers),
-                       stored_for, finish, tick)
+            _run_local(
+                tgt,
+                full,
+                records,
+                todo,
+                n_workers,
+                threads_per_run or max(1, _available_cores() // n_workers),
+                stored_for,
+                finish,
+                tick,
+            )
         else:
-            _run_dask(tgt, full, records, todo, workers, scheduler, threads_per_run, dask_timeout,
-                      cluster_options, stored_for, finish, tick)
+            _run_dask(
+                tgt,
+                full,
+                records,
+                todo,
+                workers,
+                scheduler,
+                threads_per_run,
+                dask_timeout,
+                cluster_options,
+                stored_for,
+                finish,
+                tick,
+            )
     except KeyboardInterrupt as exc:
         report.interrupted = True
         if isinstance(exc, SweepInterrupted):
@@ -981,9 +1062,16 @@ def run_sweep(target, grid, out_root, executor: str = "local", workers: int | No
                 rec.status = "interrupted"  # e.g. a Dask task that was running when the sweep stopped
         report.seconds = time.perf_counter() - t0
         with contextlib.suppress(OSError):
-            _write_json(root / "sweep_report.json", {
-                "target": report.target, "executor": executor, "seconds": report.seconds,
-                "interrupted": report.interrupted, "runs": [dataclasses.asdict(r) for r in records]})
+            _write_json(
+                root / "sweep_report.json",
+                {
+                    "target": report.target,
+                    "executor": executor,
+                    "seconds": report.seconds,
+                    "interrupted": report.interrupted,
+                    "runs": [dataclasses.asdict(r) for r in records],
+                },
+            )
     return report
 
 
@@ -1004,8 +1092,9 @@ def _write_manifest(root: Path, label: str, base: dict, names: list[str], points
     for n, p in zip(names, points):
         runs[n] = {"name": n, "params": p}
     keys = sorted(set().union(*(r["params"].keys() for r in runs.values())))
-    _write_json(root / "sweep.json", {"target": label, "base_params": base, "grid_keys": keys,
-                                      "runs": list(runs.values())})
+    _write_json(
+        root / "sweep.json", {"target": label, "base_params": base, "grid_keys": keys, "runs": list(runs.values())}
+    )
 
 
 class _StopRequest:
@@ -1049,8 +1138,11 @@ def _run_local(tgt, full, records, todo, n_workers, threads, stored_for, finish,
 
     def start(i):
         parent_end, child_end = ctx.Pipe(duplex=True)
-        proc = ctx.Process(target=_child_main, name=f"ipdrop-run-{records[i].name}",
-                           args=(child_end, tgt, full[i], records[i].out_dir, threads, stored_for(i)))
+        proc = ctx.Process(
+            target=_child_main,
+            name=f"ipdrop-run-{records[i].name}",
+            args=(child_end, tgt, full[i], records[i].out_dir, threads, stored_for(i)),
+        )
         proc.start()
         child_end.close()
         running[i] = (proc, parent_end, [None])
@@ -1070,8 +1162,14 @@ def _run_local(tgt, full, records, todo, n_workers, threads, stored_for, finish,
         if box[0] is not None:
             finish(i, box[0])
         elif interrupted:
-            finish(i, {"status": "interrupted", "error": f"stopped ({stopped_by}); resumes when the sweep "
-                                                          "is run again", "log": str(Path(records[i].out_dir) / LOG_FILE)})
+            finish(
+                i,
+                {
+                    "status": "interrupted",
+                    "error": f"stopped ({stopped_by}); resumes when the sweep is run again",
+                    "log": str(Path(records[i].out_dir) / LOG_FILE),
+                },
+            )
         else:
             finish(i, _crashed(records[i], proc.exitcode))
         tick()
@@ -1165,20 +1263,25 @@ def _crashed(rec: RunRecord, cause) -> dict:
             except ValueError:
                 name = str(-cause)
             why = f"killed by signal {name}" + (
-                " (out of memory? the OOM killer sends SIGKILL)" if cause == -signal.SIGKILL else "")
+                " (out of memory? the OOM killer sends SIGKILL)" if cause == -signal.SIGKILL else ""
+            )
         else:
             why = f"exited with status {cause} without reporting"
     else:
         why = f"{type(cause).__name__}: {cause}"
     with contextlib.suppress(OSError):
         out.mkdir(parents=True, exist_ok=True)
-        _atomic_write_text(err, f"run {rec.name}: its worker process died ({why})\n\n"
-                                f"----- captured output ({LOG_FILE}) -----\n{_tail(out / LOG_FILE)}")
+        _atomic_write_text(
+            err,
+            f"run {rec.name}: its worker process died ({why})\n\n"
+            f"----- captured output ({LOG_FILE}) -----\n{_tail(out / LOG_FILE)}",
+        )
     return {"status": "failed", "error": f"worker process died: {why}", "log": str(err)}
 
 
-def _run_dask(tgt, full, records, todo, workers, scheduler, threads, timeout, cluster_options,
-              stored_for, finish, tick):
+def _run_dask(
+    tgt, full, records, todo, workers, scheduler, threads, timeout, cluster_options, stored_for, finish, tick
+):
     from dask.distributed import as_completed
 
     client, owned, threads = _connect_dask(scheduler, workers, threads, timeout, cluster_options, len(todo))
@@ -1186,8 +1289,16 @@ def _run_dask(tgt, full, records, todo, workers, scheduler, threads, timeout, cl
     try:
         index = {}
         for i in todo:
-            fut = client.submit(_execute_run, tgt, full[i], records[i].out_dir, threads, stored_for(i),
-                                pure=False, key=f"ipdrop-run-{records[i].name}-{os.getpid()}-{time.time_ns()}")
+            fut = client.submit(
+                _execute_run,
+                tgt,
+                full[i],
+                records[i].out_dir,
+                threads,
+                stored_for(i),
+                pure=False,
+                key=f"ipdrop-run-{records[i].name}-{os.getpid()}-{time.time_ns()}",
+            )
             index[fut.key] = i
             futures.append(fut)
         for fut in as_completed(futures):
@@ -1221,30 +1332,66 @@ def _kv_list(entries, what) -> dict:
 def add_cli(subparsers) -> argparse.ArgumentParser:
     """Register ``ipdrop sweep`` on an argparse ``subparsers`` object; returns the subparser."""
     p = subparsers.add_parser(
-        "sweep", help="run a target over a grid of parameters (seeds, variances, beta, ...)",
+        "sweep",
+        help="run a target over a grid of parameters (seeds, variances, beta, ...)",
         description="Run TARGET once per parameter combination; each run in OUT/<name=value,...>/. "
-                    "Complete runs are skipped, so re-running the command resumes an interrupted sweep.",
+        "Complete runs are skipped, so re-running the command resumes an interrupted sweep.",
         epilog="example: ipdrop sweep train --grid seed=0..4 variance=0.2,0.4 --set epochs=1 --out sweeps/var",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("target", nargs="?", default="train",
-                   help="'train' (default), 'notebook:NAME' (notebooks/NAME.md) or 'module:function'")
-    p.add_argument("--grid", nargs="+", action="extend", metavar="NAME=VALUES", default=[],
-                   help="grid entries: ranges a..b (inclusive ints) and/or comma lists, e.g. seed=0..4 variance=0.2,0.4")
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "target",
+        nargs="?",
+        default="train",
+        help="'train' (default), 'notebook:NAME' (notebooks/NAME.md) or 'module:function'",
+    )
+    p.add_argument(
+        "--grid",
+        nargs="+",
+        action="extend",
+        metavar="NAME=VALUES",
+        default=[],
+        help="grid entries: ranges a..b (inclusive ints) and/or comma lists, e.g. seed=0..4 variance=0.2,0.4",
+    )
     p.add_argument("--params-file", metavar="YAML", help="YAML list of parameter dicts (or a mapping grid/runs/base)")
-    p.add_argument("--set", nargs="+", action="extend", metavar="NAME=VALUE", default=[], dest="base",
-                   help="parameters shared by all runs, e.g. epochs=1 n_train=300")
+    p.add_argument(
+        "--set",
+        nargs="+",
+        action="extend",
+        metavar="NAME=VALUE",
+        default=[],
+        dest="base",
+        help="parameters shared by all runs, e.g. epochs=1 n_train=300",
+    )
     p.add_argument("--out", "-o", required=True, metavar="DIR", help="sweep root folder")
     p.add_argument("--executor", choices=["local", "dask", "serial"], default="local")
-    p.add_argument("--workers", "-j", type=int, default=None,
-                   help="worker processes (local / Dask LocalCluster) or jobs (slurm/pbs); default: cores")
-    p.add_argument("--scheduler", default=None,
-                   help="Dask: 'local' (default), 'tcp://host:8786', or 'slurm'/'pbs' (needs dask-jobqueue)")
-    p.add_argument("--cluster-option", nargs="+", action="extend", default=[], metavar="NAME=VALUE",
-                   help="dask-jobqueue cluster options, e.g. cores=8 memory=16GB walltime=02:00:00")
+    p.add_argument(
+        "--workers",
+        "-j",
+        type=int,
+        default=None,
+        help="worker processes (local / Dask LocalCluster) or jobs (slurm/pbs); default: cores",
+    )
+    p.add_argument(
+        "--scheduler",
+        default=None,
+        help="Dask: 'local' (default), 'tcp://host:8786', or 'slurm'/'pbs' (needs dask-jobqueue)",
+    )
+    p.add_argument(
+        "--cluster-option",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="NAME=VALUE",
+        help="dask-jobqueue cluster options, e.g. cores=8 memory=16GB walltime=02:00:00",
+    )
     p.add_argument("--threads-per-run", type=int, default=None, help="torch threads per run (default cores//workers)")
     p.add_argument("--notebooks-dir", default=None, help="where notebook:NAME is looked up (default ./notebooks)")
-    p.add_argument("--aggregate", action="store_true",
-                   help="afterwards write OUT/sweep_results.csv (all runs, tidy) and OUT/compression.csv")
+    p.add_argument(
+        "--aggregate",
+        action="store_true",
+        help="afterwards write OUT/sweep_results.csv (all runs, tidy) and OUT/compression.csv",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cli_main)
     return p
@@ -1259,11 +1406,19 @@ def _cli_main(args) -> int:
             runs += load_params_file(args.params_file)
         if not args.grid and not args.params_file:
             raise ValueError("nothing to sweep: give --grid NAME=VALUES ... and/or --params-file FILE")
-        report = run_sweep(args.target, runs, args.out, executor=args.executor, workers=args.workers,
-                           scheduler=args.scheduler if args.executor == "dask" else None,
-                           base_params=_kv_list(args.base, "--set entry"), progress=not args.no_progress,
-                           threads_per_run=args.threads_per_run, notebooks_dir=args.notebooks_dir,
-                           cluster_options=_kv_list(args.cluster_option, "--cluster-option"))
+        report = run_sweep(
+            args.target,
+            runs,
+            args.out,
+            executor=args.executor,
+            workers=args.workers,
+            scheduler=args.scheduler if args.executor == "dask" else None,
+            base_params=_kv_list(args.base, "--set entry"),
+            progress=not args.no_progress,
+            threads_per_run=args.threads_per_run,
+            notebooks_dir=args.notebooks_dir,
+            cluster_options=_kv_list(args.cluster_option, "--cluster-option"),
+        )
     except (ValueError, ImportError, OSError) as exc:
         print(f"ipdrop sweep: error: {exc}", file=sys.stderr)
         return 2
@@ -1271,8 +1426,11 @@ def _cli_main(args) -> int:
         rep = getattr(exc, "report", None)
         if rep is not None:
             print(rep.summary())
-        print("ipdrop sweep: interrupted; completed runs are kept, interrupted ones resume from their "
-              "checkpoints: run the same command again to resume", file=sys.stderr)
+        print(
+            "ipdrop sweep: interrupted; completed runs are kept, interrupted ones resume from their "
+            "checkpoints: run the same command again to resume",
+            file=sys.stderr,
+        )
         return 130
     print(report.summary())
     if args.aggregate:

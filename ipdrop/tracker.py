@@ -47,6 +47,7 @@ Any callable ``fn(data: SplitData) -> iterable of dict`` may be given instead of
 at least ``estimator``, ``quantity`` and ``value`` (``mc_error``, ``n``, ``d`` optional). An
 :class:`~ipdrop.MIResult` is accepted too, with ``estimator``/``quantity`` taken from it.
 """
+
 from __future__ import annotations
 
 import re
@@ -74,8 +75,14 @@ from .estimators._binning import reference_noisy
 if TYPE_CHECKING:
     import pandas
 
-__all__ = ["InformationPlaneTracker", "SplitData", "RESULT_COLUMNS", "parse_estimators", "KNOWN_ESTIMATORS",
-           "ESTIMATOR_FACTORIES"]
+__all__ = [
+    "InformationPlaneTracker",
+    "SplitData",
+    "RESULT_COLUMNS",
+    "parse_estimators",
+    "KNOWN_ESTIMATORS",
+    "ESTIMATOR_FACTORIES",
+]
 
 RESULT_COLUMNS = ("epoch", "split", "estimator", "quantity", "value", "mc_error", "n", "d")
 _MIXTURE_MODES_DEFAULT = ("dataset", "heldout")
@@ -104,6 +111,7 @@ class SplitData:
 
 # --------------------------------------------------------------------------- estimator adaptors
 
+
 def _num(v) -> float | None:
     if v is None:
         return None
@@ -114,8 +122,14 @@ def _num(v) -> float | None:
 
 
 def _row(estimator: str, quantity: str, value, mc_error=None, n=None, d=None) -> dict:
-    return {"estimator": estimator, "quantity": quantity, "value": _num(value), "mc_error": _num(mc_error),
-            "n": n, "d": d}
+    return {
+        "estimator": estimator,
+        "quantity": quantity,
+        "value": _num(value),
+        "mc_error": _num(mc_error),
+        "n": n,
+        "d": d,
+    }
 
 
 class _Mixture:
@@ -127,8 +141,9 @@ class _Mixture:
     """
 
     def __init__(self, mode: str | None, tracker: "InformationPlaneTracker"):
-        self.modes = (_MIXTURE_MODES_DEFAULT if mode is None
-                      else ("dataset", "heldout", "paper") if mode == "all" else (mode,))
+        self.modes = (
+            _MIXTURE_MODES_DEFAULT if mode is None else ("dataset", "heldout", "paper") if mode == "all" else (mode,)
+        )
         self.t = tracker
 
     def __call__(self, data: SplitData):
@@ -138,9 +153,16 @@ class _Mixture:
         n, d = data.z.shape
         one = len(self.modes) == 1
         # the tracker shows one bar over its estimators; no nested bar inside the mixture scorer
-        est = cls(variance=self.t.variance, n_noise=self.t.n_noise, mode=self.modes[0] if one else "all",
-                  n_centers=min(1000, n), seed=data.seed, device=self.t.device, progress=False,
-                  zero_patterns=bool(getattr(self.t, "zero_patterns", True)))
+        est = cls(
+            variance=self.t.variance,
+            n_noise=self.t.n_noise,
+            mode=self.modes[0] if one else "all",
+            n_centers=min(1000, n),
+            seed=data.seed,
+            device=self.t.device,
+            progress=False,
+            zero_patterns=bool(getattr(self.t, "zero_patterns", True)),
+        )
         res = est.estimate(data.z)
         got = {self.modes[0]: res} if one else res
         for mode in self.modes:
@@ -171,8 +193,10 @@ class _BinningRef:
 
     def __init__(self, num_of_bins: Sequence[int], variance: float | None):
         if variance is None:
-            raise ValueError("the 'binning-ref' estimator bins a noisy draw f(x) * D as the paper's code does and "
-                             "needs the Gaussian dropout variance; pass variance=...")
+            raise ValueError(
+                "the 'binning-ref' estimator bins a noisy draw f(x) * D as the paper's code does and "
+                "needs the Gaussian dropout variance; pass variance=..."
+            )
         self.num_of_bins = tuple(num_of_bins)
         self.variance = variance
 
@@ -231,9 +255,11 @@ ESTIMATOR_FACTORIES: dict[str, Callable[["InformationPlaneTracker", str | None],
 }
 KNOWN_ESTIMATORS = tuple(ESTIMATOR_FACTORIES)
 #: names that take an argument, with its pattern
-_ARGUMENTS = {"mixture": (r"[a-z]+", "'mixture-<mode>' (e.g. 'mixture-dataset')"),
-              "binning-ref": (r"[1-9][0-9]*", "'binning-ref-<num_of_bins>' (e.g. 'binning-ref-30')"),
-              "binning": (r"[1-9][0-9]*", "'binning-<n_bins>' (e.g. 'binning-30')")}
+_ARGUMENTS = {
+    "mixture": (r"[a-z]+", "'mixture-<mode>' (e.g. 'mixture-dataset')"),
+    "binning-ref": (r"[1-9][0-9]*", "'binning-ref-<num_of_bins>' (e.g. 'binning-ref-30')"),
+    "binning": (r"[1-9][0-9]*", "'binning-<n_bins>' (e.g. 'binning-30')"),
+}
 
 
 def _split_name(name: str) -> tuple[str, str | None]:
@@ -242,7 +268,7 @@ def _split_name(name: str) -> tuple[str, str | None]:
         return name, None
     for base, (pattern, spelling) in _ARGUMENTS.items():  # longest base first ("binning-ref" before "binning")
         if name.startswith(base + "-"):
-            arg = name[len(base) + 1:]
+            arg = name[len(base) + 1 :]
             if base == "binning" and arg.startswith("ref"):
                 continue
             if not re.fullmatch(pattern, arg):
@@ -250,8 +276,10 @@ def _split_name(name: str) -> tuple[str, str | None]:
             if base.startswith("binning") and int(arg) < 2:
                 raise ValueError(f"bad {base} estimator name {name!r}: the count must be >= 2")
             return base, arg
-    raise ValueError(f"unknown estimator {name!r}; choose from {', '.join(KNOWN_ESTIMATORS)} "
-                     "(or 'mixture-<mode>', 'binning-<n_bins>', 'binning-ref-<num_of_bins>')")
+    raise ValueError(
+        f"unknown estimator {name!r}; choose from {', '.join(KNOWN_ESTIMATORS)} "
+        "(or 'mixture-<mode>', 'binning-<n_bins>', 'binning-ref-<num_of_bins>')"
+    )
 
 
 def parse_estimators(names: Iterable[str | Callable]) -> list[str | Callable]:
@@ -278,6 +306,7 @@ def _stable_seed(*parts) -> int:
 
 
 # --------------------------------------------------------------------------- the tracker
+
 
 class InformationPlaneTracker:
     """Collect representations of a dropout layer per step and estimate the information plane.
@@ -324,10 +353,20 @@ class InformationPlaneTracker:
     >>> df = tracker.compute_all()
     """
 
-    def __init__(self, estimators: Sequence[str | Callable] = ("binning", "knn"), *, variance: float | None = None,
-                 n_noise: int = 10, n_bins: Sequence[int] = (30,), seed: int = 0, device: str = "cpu",
-                 progress: bool = False, max_samples: int | None = None, on_error: str = "raise",
-                 activation: str | None = None) -> None:
+    def __init__(
+        self,
+        estimators: Sequence[str | Callable] = ("binning", "knn"),
+        *,
+        variance: float | None = None,
+        n_noise: int = 10,
+        n_bins: Sequence[int] = (30,),
+        seed: int = 0,
+        device: str = "cpu",
+        progress: bool = False,
+        max_samples: int | None = None,
+        on_error: str = "raise",
+        activation: str | None = None,
+    ) -> None:
         # validated here (a tracker is never cloned; errors should surface at construction)
         if isinstance(estimators, str):
             estimators = (estimators,)
@@ -337,8 +376,9 @@ class InformationPlaneTracker:
         self.variance = None if variance is None else check_positive(variance, "variance")
         for e in self.estimators:
             if self.variance is None and isinstance(e, str) and _split_name(e)[0] in ("mixture", "binning-ref"):
-                raise ValueError(f"the {_split_name(e)[0]!r} estimator needs the Gaussian dropout variance; "
-                                 "pass variance=...")
+                raise ValueError(
+                    f"the {_split_name(e)[0]!r} estimator needs the Gaussian dropout variance; pass variance=..."
+                )
         self.n_noise = check_int(n_noise, "n_noise")
         if isinstance(n_bins, (int, np.integer)):
             n_bins = (int(n_bins),)
@@ -398,8 +438,17 @@ class InformationPlaneTracker:
         self._buffers = {}
         self._epochs.append(epoch)
 
-    def update(self, z_noiseless: ArrayLike, y: ArrayLike, split: str = "train", *, z_noisy: ArrayLike | None = None,
-               alpha: ArrayLike | None = None, kl: ArrayLike | None = None, logits: ArrayLike | None = None) -> None:
+    def update(
+        self,
+        z_noiseless: ArrayLike,
+        y: ArrayLike,
+        split: str = "train",
+        *,
+        z_noisy: ArrayLike | None = None,
+        alpha: ArrayLike | None = None,
+        kl: ArrayLike | None = None,
+        logits: ArrayLike | None = None,
+    ) -> None:
         """Append one batch of the current step.
 
         Parameters
@@ -435,8 +484,10 @@ class InformationPlaneTracker:
             parts["kl"] = a
         buf = self._buffers.setdefault(split, {})
         if buf and set(buf) != set(parts):
-            raise ValueError(f"inconsistent update: this step's {split!r} batches so far had {sorted(buf)}, "
-                             f"this one has {sorted(parts)}")
+            raise ValueError(
+                f"inconsistent update: this step's {split!r} batches so far had {sorted(buf)}, "
+                f"this one has {sorted(parts)}"
+            )
         for k, v in parts.items():
             buf.setdefault(k, []).append(v)
         self._results.pop(self.epoch, None)  # new data invalidates a cached result
@@ -458,8 +509,10 @@ class InformationPlaneTracker:
         if v is not None:
             self.variance = check_positive(float(v), "variance")
         elif any(isinstance(e, str) and e.startswith(("mixture", "binning-ref")) for e in self.estimators):
-            raise ValueError(f"the tracked layer ({type(layer).__name__}) has no Gaussian dropout variance, which the "
-                             "mixture and binning-ref estimators need")
+            raise ValueError(
+                f"the tracked layer ({type(layer).__name__}) has no Gaussian dropout variance, which the "
+                "mixture and binning-ref estimators need"
+            )
         for fn in self._fns:  # reference binning keeps its own copy
             if hasattr(fn, "variance") and v is not None:
                 fn.variance = self.variance
@@ -476,8 +529,12 @@ class InformationPlaneTracker:
             if not self._buffers:
                 raise RuntimeError(f"step {epoch} has no data: call update() before compute()")
             rows = []
-            jobs = [(split, name, fn) for split in _SPLITS if split in self._buffers
-                    for name, fn in zip(self.estimators, self._fns)]
+            jobs = [
+                (split, name, fn)
+                for split in _SPLITS
+                if split in self._buffers
+                for name, fn in zip(self.estimators, self._fns)
+            ]
             if self.progress:
                 from tqdm.auto import tqdm
 
@@ -489,15 +546,19 @@ class InformationPlaneTracker:
                     cache[split] = self._split_data(split)
                 data = cache[split]
                 produced = []  # rows yielded before a failure are kept (e.g. the dataset view of
-                try:               # the mixture when its held-out view meets an unseen zero pattern)
+                try:  # the mixture when its held-out view meets an unseen zero pattern)
                     for r in fn(data):
                         produced.append(r)
                 except (ValueError, np.linalg.LinAlgError) as exc:
                     if self.on_error == "raise":
                         raise
-                    warnings.warn(f"estimator {name!r} failed at epoch {epoch}, split {split!r}: {exc}; "
-                                  f"{'no rows' if not produced else 'only the rows before the failure'} "
-                                  "recorded", RuntimeWarning, stacklevel=2)
+                    warnings.warn(
+                        f"estimator {name!r} failed at epoch {epoch}, split {split!r}: {exc}; "
+                        f"{'no rows' if not produced else 'only the rows before the failure'} "
+                        "recorded",
+                        RuntimeWarning,
+                        stacklevel=2,
+                    )
                 for r in produced:
                     if isinstance(r, MIResult):
                         r = _row(r.estimator, r.quantity, r.value, r.mc_error, r.n, r.d)
@@ -505,8 +566,16 @@ class InformationPlaneTracker:
                     missing = {"estimator", "quantity", "value"} - set(r)
                     if missing:
                         raise ValueError(f"estimator {fn!r} returned a row without {sorted(missing)}")
-                    rows.append({"epoch": epoch, "split": split, "mc_error": None, "n": data.z.shape[0],
-                                 "d": data.z.shape[1], **{k: v for k, v in r.items() if v is not None or k == "mc_error"}})
+                    rows.append(
+                        {
+                            "epoch": epoch,
+                            "split": split,
+                            "mc_error": None,
+                            "n": data.z.shape[0],
+                            "d": data.z.shape[1],
+                            **{k: v for k, v in r.items() if v is not None or k == "mc_error"},
+                        }
+                    )
             self._results[epoch] = rows
         return _frame(self._results[epoch])
 
@@ -518,8 +587,10 @@ class InformationPlaneTracker:
         return _frame(rows)
 
     def __repr__(self) -> str:
-        return (f"InformationPlaneTracker(estimators={list(self.estimators)!r}, variance={self.variance!r}, "
-                f"n_noise={self.n_noise}, n_bins={self.n_bins}, seed={self.seed}, steps={self.n_steps})")
+        return (
+            f"InformationPlaneTracker(estimators={list(self.estimators)!r}, variance={self.variance!r}, "
+            f"n_noise={self.n_noise}, n_bins={self.n_bins}, seed={self.seed}, steps={self.n_steps})"
+        )
 
 
 def _to_numpy(v, name: str) -> np.ndarray:

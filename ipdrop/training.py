@@ -36,6 +36,7 @@ Every file problem (a truncated ``checkpoint.pt``, a garbled table, a bad datase
 A killed run restarts from ``checkpoint.pt`` and ends with exactly the table (and weights) of an
 uninterrupted run with the same seed (on the CPU; CUDA kernels may be non-deterministic).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -57,9 +58,21 @@ from . import _io
 from ._base import check_int, check_positive, resolve_device
 from .tracker import RESULT_COLUMNS, InformationPlaneTracker, parse_estimators
 
-__all__ = ["TrainConfig", "train", "run", "RunConflictError", "ResultsIntegrityError", "load_results",
-           "verify_results", "default_num_threads", "RESULT_COLUMNS",
-           "MODELS", "DATASETS", "DROPOUTS", "SCHEDULES"]
+__all__ = [
+    "TrainConfig",
+    "train",
+    "run",
+    "RunConflictError",
+    "ResultsIntegrityError",
+    "load_results",
+    "verify_results",
+    "default_num_threads",
+    "RESULT_COLUMNS",
+    "MODELS",
+    "DATASETS",
+    "DROPOUTS",
+    "SCHEDULES",
+]
 
 MODELS = ("lenet", "fc", "resnet18", "fullcnn")
 DATASETS = ("mnist", "cifar10")
@@ -186,8 +199,9 @@ class TrainConfig:
                     v = None
                 setf(name, v)
             if v not in options:
-                raise ValueError(f"unknown {name} {getattr(self, name)!r}; choose one of "
-                                 f"{', '.join(str(o) for o in options)}")
+                raise ValueError(
+                    f"unknown {name} {getattr(self, name)!r}; choose one of {', '.join(str(o) for o in options)}"
+                )
 
         choice("model", MODELS)
         choice("dataset", DATASETS)
@@ -198,8 +212,10 @@ class TrainConfig:
         setf("max_alpha", check_positive(self.max_alpha, "max_alpha"))
         if self.dropout == "bernoulli":
             if self.drop_rate is None:
-                raise ValueError("Bernoulli dropout needs drop_rate (the probability of dropping a unit, e.g. 0.5); "
-                                 "variance is Var(D) of Gaussian dropout")
+                raise ValueError(
+                    "Bernoulli dropout needs drop_rate (the probability of dropping a unit, e.g. 0.5); "
+                    "variance is Var(D) of Gaussian dropout"
+                )
             rate = check_positive(self.drop_rate, "drop_rate", allow_zero=True)
             if rate >= 1:
                 raise ValueError(f"drop_rate must be in [0, 1); got {self.drop_rate!r}")
@@ -220,7 +236,10 @@ class TrainConfig:
         if self.momentum >= 1:
             raise ValueError(f"momentum must be in [0, 1); got {self.momentum!r}")
         setf("weight_decay", check_positive(self.weight_decay, "weight_decay", allow_zero=True))
-        setf("milestones", tuple(check_int(_intish(m), "milestones", minimum=1) for m in _as_seq(self.milestones, "milestones")))
+        setf(
+            "milestones",
+            tuple(check_int(_intish(m), "milestones", minimum=1) for m in _as_seq(self.milestones, "milestones")),
+        )
         setf("gamma", check_positive(self.gamma, "gamma"))
         if self.n_train is not None:
             setf("n_train", check_int(self.n_train, "n_train", minimum=2))
@@ -260,8 +279,10 @@ class TrainConfig:
         if self.estimators is not None:
             est = _as_seq(self.estimators, "estimators")
             if not all(isinstance(e, str) for e in est):
-                raise ValueError("TrainConfig.estimators takes estimator names (str); use InformationPlaneTracker "
-                                 "directly for custom estimator callables")
+                raise ValueError(
+                    "TrainConfig.estimators takes estimator names (str); use InformationPlaneTracker "
+                    "directly for custom estimator callables"
+                )
             est = tuple(parse_estimators(est))
             if not est:
                 raise ValueError("estimators must not be empty (use ip_epochs='none' to switch IP tracking off)")
@@ -345,6 +366,7 @@ def _as_seq(v, name):
 
 # --------------------------------------------------------------------------- helpers
 
+
 def _git_commit() -> str | None:
     """The commit of the ipdrop checkout running this (``$IPDROP_GIT_COMMIT`` for a copied tree), or None."""
     if os.environ.get("IPDROP_GIT_COMMIT"):
@@ -352,8 +374,13 @@ def _git_commit() -> str | None:
     import subprocess
 
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
-                             capture_output=True, text=True, timeout=10)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None if out.returncode == 0 else None
@@ -456,7 +483,7 @@ def _augment(x, gen):
     dy = torch.randint(0, 2 * pad + 1, (b,), generator=gen)
     flip = torch.rand(b, generator=gen) < 0.5
     rows = (dy[:, None] + torch.arange(h)[None, :]).to(x.device)  # (b, h)
-    cols = (dx[:, None] + torch.arange(w)[None, :])
+    cols = dx[:, None] + torch.arange(w)[None, :]
     cols = torch.where(flip[:, None], cols.flip(1), cols).to(x.device)  # (b, w)
     bi = torch.arange(b, device=x.device)[:, None, None]
     out = xp.permute(0, 2, 3, 1)[bi, rows[:, :, None], cols[:, None, :]]  # (b, h, w, c)
@@ -496,8 +523,7 @@ def _layer_can_output_zero(model) -> bool:
 def _make_optim(config: TrainConfig, model):
     import torch
 
-    opt = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
-                          weight_decay=config.weight_decay)
+    opt = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
     if config.schedule == "cosine":
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(config.epochs, 1))
     elif config.schedule == "step":
@@ -515,8 +541,9 @@ def _pbar(iterable, progress: bool, **kw):
     return tqdm(iterable, **kw)
 
 
-def _evaluate(model, x, y, *, device, batch_size, mc_samples: int, tracker=None, split=None,
-              ip_index=None, progress=False):
+def _evaluate(
+    model, x, y, *, device, batch_size, mc_samples: int, tracker=None, split=None, ip_index=None, progress=False
+):
     """Loss and accuracy of ``model`` in ``eval()`` mode (batch norm frozen).
 
     ``mc_samples=0``: dropout off. ``mc_samples>=1``: Monte-Carlo dropout, softmax averaged over the
@@ -539,21 +566,28 @@ def _evaluate(model, x, y, *, device, batch_size, mc_samples: int, tracker=None,
     ctx = mc_dropout(model) if mc_samples > 0 else contextlib.nullcontext()
     with torch.no_grad(), ctx:
         for start in _pbar(range(0, n, batch_size), progress, desc=f"eval {split or ''}", leave=False):
-            xb = x[start:start + batch_size].to(device, non_blocking=True)
-            yb = y[start:start + batch_size].to(device, non_blocking=True)
+            xb = x[start : start + batch_size].to(device, non_blocking=True)
+            yb = y[start : start + batch_size].to(device, non_blocking=True)
             reps = max(mc_samples, 1)
             prob = None
             for r in range(reps):
                 logits = model(xb)
                 if r == 0 and want is not None:
-                    sel = want[start:start + batch_size]
+                    sel = want[start : start + batch_size]
                     if sel.any():
                         s = sel.to(xb.device)
                         kl = layer.last_kl[s] if isinstance(layer, InformationDropout) else None
                         alpha = layer.last_alpha[s] if isinstance(layer, InformationDropout) else None
                         noisy = layer.last_output[s] if mc_samples > 0 else None
-                        tracker.update(layer.last_noiseless[s], yb[s], split=split, z_noisy=noisy,
-                                       alpha=alpha, kl=kl, logits=logits[s])
+                        tracker.update(
+                            layer.last_noiseless[s],
+                            yb[s],
+                            split=split,
+                            z_noisy=noisy,
+                            alpha=alpha,
+                            kl=kl,
+                            logits=logits[s],
+                        )
                 p = torch.softmax(logits.double(), dim=1)
                 prob = p if prob is None else prob + p
             prob = prob / reps
@@ -564,10 +598,26 @@ def _evaluate(model, x, y, *, device, batch_size, mc_samples: int, tracker=None,
 
 def _metric_rows(epoch, split, estimator, n, loss, acc):
     return [
-        {"epoch": epoch, "split": split, "estimator": estimator, "quantity": "loss", "value": float(loss),
-         "mc_error": None, "n": n, "d": None},
-        {"epoch": epoch, "split": split, "estimator": estimator, "quantity": "accuracy", "value": float(acc),
-         "mc_error": None, "n": n, "d": None},
+        {
+            "epoch": epoch,
+            "split": split,
+            "estimator": estimator,
+            "quantity": "loss",
+            "value": float(loss),
+            "mc_error": None,
+            "n": n,
+            "d": None,
+        },
+        {
+            "epoch": epoch,
+            "split": split,
+            "estimator": estimator,
+            "quantity": "accuracy",
+            "value": float(acc),
+            "mc_error": None,
+            "n": n,
+            "d": None,
+        },
     ]
 
 
@@ -622,8 +672,9 @@ def _read_table(path: Path):
         df = df.drop(columns=["stderr"]).assign(mc_error=float("nan"))
     missing = [c for c in RESULT_COLUMNS if c not in df.columns]
     if missing:
-        raise ValueError(f"{path} is not an ipdrop results table: columns {missing} are missing "
-                         f"(found {list(df.columns)[:10]})")
+        raise ValueError(
+            f"{path} is not an ipdrop results table: columns {missing} are missing (found {list(df.columns)[:10]})"
+        )
     try:
         return _frame(df[list(RESULT_COLUMNS)].to_dict("records")) if len(df) else _frame([])
     except (ValueError, TypeError) as exc:
@@ -647,8 +698,10 @@ def verify_results(out_dir: str | os.PathLike) -> None:
         return
     path = out / _RESULTS_FILE
     if not path.is_file():
-        raise ResultsIntegrityError(f"{path} is missing, but {out / _RUN_FILE} says the run finished; "
-                                    "rerun with --no-resume (resume=False) to recompute it")
+        raise ResultsIntegrityError(
+            f"{path} is missing, but {out / _RUN_FILE} says the run finished; "
+            "rerun with --no-resume (resume=False) to recompute it"
+        )
     found = _io.sha256_file(path)
     if found == info["results_sha256"]:
         return
@@ -661,7 +714,8 @@ def verify_results(out_dir: str | os.PathLike) -> None:
         what += f"; {exc}"
     raise ResultsIntegrityError(
         f"{path} was changed or damaged after the run finished ({what} in {out / _RUN_FILE}); its numbers are "
-        "not trusted. Restore the file, or rerun with --no-resume (resume=False) to recompute the run")
+        "not trusted. Restore the file, or rerun with --no-resume (resume=False) to recompute the run"
+    )
 
 
 #: TrainConfig fields that change how a run executes, not its results: a run resumed with other values
@@ -677,8 +731,11 @@ def config_differences(stored: Mapping[str, Any], wanted: Mapping[str, Any]) -> 
     """
     defaults = _jsonable({f.name: f.default for f in dataclasses.fields(TrainConfig)})
     stored, wanted = _jsonable(dict(stored)), _jsonable(dict(wanted))
-    return sorted(k for k in set(stored) | set(wanted)
-                  if k not in EXECUTION_ONLY and stored.get(k, defaults.get(k)) != wanted.get(k, defaults.get(k)))
+    return sorted(
+        k
+        for k in set(stored) | set(wanted)
+        if k not in EXECUTION_ONLY and stored.get(k, defaults.get(k)) != wanted.get(k, defaults.get(k))
+    )
 
 
 def _check_out_dir(out: Path, config_dict: dict) -> str:
@@ -693,21 +750,26 @@ def _check_out_dir(out: Path, config_dict: dict) -> str:
         try:
             existing = _io.read_json(cfg_file).get("config")
         except (ValueError, AttributeError, OSError) as exc:
-            raise RunConflictError(f"{cfg_file} exists but is not a readable ipdrop config ({exc}); "
-                                   "choose another out folder") from None
+            raise RunConflictError(
+                f"{cfg_file} exists but is not a readable ipdrop config ({exc}); choose another out folder"
+            ) from None
         if not isinstance(existing, dict):
             raise RunConflictError(f"{cfg_file} exists but holds no ipdrop config; choose another out folder")
         diff = config_differences(existing, config_dict)
         if diff:
-            raise RunConflictError(f"{out} holds another run (config.json differs in {diff}); "
-                                   "choose another out folder - nothing was overwritten")
+            raise RunConflictError(
+                f"{out} holds another run (config.json differs in {diff}); "
+                "choose another out folder - nothing was overwritten"
+            )
         return "same"
     if out.exists():
         if not out.is_dir():
             raise RunConflictError(f"{out} exists and is not a folder")
         if any(p for p in out.iterdir() if not p.name.startswith(".")):
-            raise RunConflictError(f"{out} is not empty and holds no ipdrop run (no config.json); "
-                                   "choose an empty or new folder - nothing was overwritten")
+            raise RunConflictError(
+                f"{out} is not empty and holds no ipdrop run (no config.json); "
+                "choose an empty or new folder - nothing was overwritten"
+            )
     return "new"
 
 
@@ -719,8 +781,15 @@ def _jsonable(d):
 
 # --------------------------------------------------------------------------- the trainer
 
-def train(config: TrainConfig | Mapping[str, Any], out_dir: str | os.PathLike, *, progress: bool = True,
-          resume: bool = True, on_epoch_end: Callable[[int, Any], None] | None = None):
+
+def train(
+    config: TrainConfig | Mapping[str, Any],
+    out_dir: str | os.PathLike,
+    *,
+    progress: bool = True,
+    resume: bool = True,
+    on_epoch_end: Callable[[int, Any], None] | None = None,
+):
     """Train one configuration, estimating the information plane, and write the run folder.
 
     Parameters
@@ -771,9 +840,16 @@ def train(config: TrainConfig | Mapping[str, Any], out_dir: str | os.PathLike, *
     ip_epochs = set(config.resolved_ip_epochs())
     estimators = config.resolved_estimators
     # build the tracker first: it validates the estimator settings
-    tracker = InformationPlaneTracker(estimators, variance=config.variance if config.dropout == "gaussian" else None,
-                                      n_noise=config.n_noise, n_bins=config.n_bins, seed=config.seed,
-                                      device=str(device), progress=progress, on_error="warn")
+    tracker = InformationPlaneTracker(
+        estimators,
+        variance=config.variance if config.dropout == "gaussian" else None,
+        n_noise=config.n_noise,
+        n_bins=config.n_bins,
+        seed=config.seed,
+        device=str(device),
+        progress=progress,
+        on_error="warn",
+    )
 
     t_start = time.perf_counter()
     with _torch_session(config, device):
@@ -816,31 +892,43 @@ def train(config: TrainConfig | Mapping[str, Any], out_dir: str | os.PathLike, *
                 resumed_from = ck["epoch"]
                 _set_rng_state(ck["rng"], device)
             except (KeyError, RuntimeError, TypeError, ValueError) as exc:
-                raise ValueError(f"checkpoint {ckpt_path} does not fit this run ({type(exc).__name__}: "
-                                 f"{str(exc).splitlines()[0] if str(exc) else ''}); delete it or rerun with "
-                                 "--no-resume (resume=False) to restart the run") from None
+                raise ValueError(
+                    f"checkpoint {ckpt_path} does not fit this run ({type(exc).__name__}: "
+                    f"{str(exc).splitlines()[0] if str(exc) else ''}); delete it or rerun with "
+                    "--no-resume (resume=False) to restart the run"
+                ) from None
         else:
             out.mkdir(parents=True, exist_ok=True)
             for name in (_RUN_FILE, _CKPT_FILE, _RESULTS_FILE):
                 (out / name).unlink(missing_ok=True)
-            _io.write_json(out / _CONFIG_FILE, {
-                "config": cfg_dict,
-                "resolved": {"device": str(device), "estimators": list(estimators),
-                             "ip_epochs": sorted(ip_epochs), "augment": config.resolved_augment,
-                             "n_train": int(len(tr_idx)), "n_test": int(len(y_te)),
-                             "ip_n_train": int(len(ip_tr)), "ip_n_test": int(len(ip_te)),
-                             "data_source": ds.source, "representation_shape":
-                                 list(getattr(model, "representation_shape", ()))},
-                "seed": config.seed,
-                "versions": _versions(),
-                "git_commit": _git_commit(),
-                "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            })
+            _io.write_json(
+                out / _CONFIG_FILE,
+                {
+                    "config": cfg_dict,
+                    "resolved": {
+                        "device": str(device),
+                        "estimators": list(estimators),
+                        "ip_epochs": sorted(ip_epochs),
+                        "augment": config.resolved_augment,
+                        "n_train": int(len(tr_idx)),
+                        "n_test": int(len(y_te)),
+                        "ip_n_train": int(len(ip_tr)),
+                        "ip_n_test": int(len(ip_te)),
+                        "data_source": ds.source,
+                        "representation_shape": list(getattr(model, "representation_shape", ())),
+                    },
+                    "seed": config.seed,
+                    "versions": _versions(),
+                    "git_commit": _git_commit(),
+                    "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                },
+            )
 
         noisy = config.dropout is not None
         epoch_times = []
-        epochs_bar = _pbar(range(start_epoch, config.epochs + 1), progress, desc="epochs",
-                           initial=start_epoch, total=config.epochs + 1)
+        epochs_bar = _pbar(
+            range(start_epoch, config.epochs + 1), progress, desc="epochs", initial=start_epoch, total=config.epochs + 1
+        )
         for epoch in epochs_bar:
             t0 = time.perf_counter()
             if epoch > 0:
@@ -853,16 +941,17 @@ def train(config: TrainConfig | Mapping[str, Any], out_dir: str | os.PathLike, *
                 rows += _metric_rows(epoch, split, "eval", len(y), loss, acc)
             if epoch in ip_epochs:
                 tracker.increment(epoch)
-            for split, (x, y, ipi) in (("train", (x_ipt, y_ipt, np.arange(len(y_ipt)))),
-                                       ("test", (x_te, y_te, ip_te))):
+            for split, (x, y, ipi) in (("train", (x_ipt, y_ipt, np.arange(len(y_ipt)))), ("test", (x_te, y_te, ip_te))):
                 tr = tracker if epoch in ip_epochs else None
                 if noisy:
-                    loss, acc = _evaluate(model, x, y, mc_samples=config.mc_samples, tracker=tr, split=split,
-                                          ip_index=ipi, **ev)
+                    loss, acc = _evaluate(
+                        model, x, y, mc_samples=config.mc_samples, tracker=tr, split=split, ip_index=ipi, **ev
+                    )
                     rows += _metric_rows(epoch, split, "eval-mc", len(y), loss, acc)
                 elif tr is not None:
-                    _evaluate(model, x[ipi], y[ipi], mc_samples=0, tracker=tr, split=split,
-                              ip_index=np.arange(len(ipi)), **ev)
+                    _evaluate(
+                        model, x[ipi], y[ipi], mc_samples=0, tracker=tr, split=split, ip_index=np.arange(len(ipi)), **ev
+                    )
             if epoch in ip_epochs:
                 if config.save_representations:
                     from ._rundir import save_representations
@@ -871,17 +960,31 @@ def train(config: TrainConfig | Mapping[str, Any], out_dir: str | os.PathLike, *
                 rows += tracker.compute().to_dict("records")
             model.dropout.clear()
             # ---- checkpoint (atomic), table, callback
-            _io.torch_save(ckpt_path, {
-                "epoch": epoch, "model": model.state_dict(), "optimizer": opt.state_dict(),
-                "scheduler": sched.state_dict(), "generator": gen.get_state(), "rng": _rng_state(device),
-                "rows": rows, "config": cfg_dict,
-            })
+            _io.torch_save(
+                ckpt_path,
+                {
+                    "epoch": epoch,
+                    "model": model.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "scheduler": sched.state_dict(),
+                    "generator": gen.get_state(),
+                    "rng": _rng_state(device),
+                    "rows": rows,
+                    "config": cfg_dict,
+                },
+            )
             df = _frame(rows)
             _io.write_csv(out / _RESULTS_FILE, df)
             epoch_times.append(time.perf_counter() - t0)
             if progress and hasattr(epochs_bar, "set_postfix"):
-                test_acc = [r["value"] for r in rows if r["epoch"] == epoch and r["split"] == "test"
-                            and r["estimator"] == "eval" and r["quantity"] == "accuracy"]
+                test_acc = [
+                    r["value"]
+                    for r in rows
+                    if r["epoch"] == epoch
+                    and r["split"] == "test"
+                    and r["estimator"] == "eval"
+                    and r["quantity"] == "accuracy"
+                ]
                 epochs_bar.set_postfix(test_acc=f"{test_acc[-1]:.4f}" if test_acc else "-")
             if on_epoch_end is not None:
                 on_epoch_end(epoch, df)
@@ -891,19 +994,25 @@ def train(config: TrainConfig | Mapping[str, Any], out_dir: str | os.PathLike, *
     fingerprint = _table_fingerprint(out / _RESULTS_FILE)
     if fingerprint["results_rows"] != len(df):  # pragma: no cover - the file was changed under us
         raise ResultsIntegrityError(f"{out / _RESULTS_FILE} changed while being written")
-    final = {r["split"] + "_" + r["estimator"] + "_" + r["quantity"]: r["value"] for r in rows
-             if r["epoch"] == config.epochs and r["estimator"] in ("eval", "eval-mc")}
-    _io.write_json(out / _RUN_FILE, {
-        "status": "complete",
-        "epochs": config.epochs,
-        "resumed_from_epoch": resumed_from,
-        "wall_time_s": time.perf_counter() - t_start,
-        "epoch_times_s": epoch_times,
-        "device": str(device),
-        "final": final,
-        **fingerprint,  # checked by load_results / verify_results before the table is trusted again
-        "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-    })
+    final = {
+        r["split"] + "_" + r["estimator"] + "_" + r["quantity"]: r["value"]
+        for r in rows
+        if r["epoch"] == config.epochs and r["estimator"] in ("eval", "eval-mc")
+    }
+    _io.write_json(
+        out / _RUN_FILE,
+        {
+            "status": "complete",
+            "epochs": config.epochs,
+            "resumed_from_epoch": resumed_from,
+            "wall_time_s": time.perf_counter() - t_start,
+            "epoch_times_s": epoch_times,
+            "device": str(device),
+            "final": final,
+            **fingerprint,  # checked by load_results / verify_results before the table is trusted again
+            "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        },
+    )
     return df
 
 
@@ -916,15 +1025,27 @@ def _load_checkpoint(path: Path) -> dict:
 
     try:
         ck = torch.load(path, map_location="cpu", weights_only=False)
-    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile,
-            AttributeError, ImportError) as exc:
+    except (
+        RuntimeError,
+        EOFError,
+        OSError,
+        ValueError,
+        pickle.UnpicklingError,
+        zipfile.BadZipFile,
+        AttributeError,
+        ImportError,
+    ) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise ValueError(f"checkpoint {path} is damaged or truncated and cannot be loaded ({type(exc).__name__}"
-                         f"{': ' + first if first else ''}); delete it or rerun with --no-resume (resume=False) "
-                         "to restart the run from scratch") from None
+        raise ValueError(
+            f"checkpoint {path} is damaged or truncated and cannot be loaded ({type(exc).__name__}"
+            f"{': ' + first if first else ''}); delete it or rerun with --no-resume (resume=False) "
+            "to restart the run from scratch"
+        ) from None
     if not isinstance(ck, dict) or not {"model", "optimizer", "epoch", "rows"} <= set(ck):
-        raise ValueError(f"checkpoint {path} is not an ipdrop training checkpoint; delete it or rerun with "
-                         "--no-resume (resume=False)")
+        raise ValueError(
+            f"checkpoint {path} is not an ipdrop training checkpoint; delete it or rerun with "
+            "--no-resume (resume=False)"
+        )
     return ck
 
 
@@ -945,7 +1066,7 @@ def _train_epoch(model, opt, config, x_tr, y_tr, gen, device, epoch, progress):
     lr = opt.param_groups[0]["lr"]
     tot_loss, tot_correct, tot_n = 0.0, 0, 0
     for s in _pbar(starts, progress, desc=f"epoch {epoch}", leave=False):
-        idx = perm[s:s + bs]
+        idx = perm[s : s + bs]
         if x_tr.device.type != "cpu":
             idx = idx.to(x_tr.device)
         xb, yb = x_tr[idx], y_tr[idx]
@@ -963,8 +1084,18 @@ def _train_epoch(model, opt, config, x_tr, y_tr, gen, device, epoch, progress):
         tot_correct += int((logits.detach().argmax(1) == yb).sum())
         tot_n += b
     rows = _metric_rows(epoch, "train", "optim", tot_n, tot_loss / tot_n, tot_correct / tot_n)
-    rows.append({"epoch": epoch, "split": "train", "estimator": "optim", "quantity": "lr", "value": float(lr),
-                 "mc_error": None, "n": tot_n, "d": None})
+    rows.append(
+        {
+            "epoch": epoch,
+            "split": "train",
+            "estimator": "optim",
+            "quantity": "lr",
+            "value": float(lr),
+            "mc_error": None,
+            "n": tot_n,
+            "d": None,
+        }
+    )
     return rows
 
 

@@ -3,6 +3,7 @@
 Usage: IPDROP_DATA=../shared/data python scripts/make_subsets.py
 MNIST: 500 train + 100 test images per class; CIFAR-10: 200 train + 50 test per class (seed 0).
 """
+
 import hashlib
 import os
 import sys
@@ -20,9 +21,14 @@ def main() -> int:
         full = data.load(name, download=False)
         itr = data.balanced_subset(full.y_train, n_tr, seed=0)
         ite = data.balanced_subset(full.y_test, n_te, seed=0)
-        arrays = dict(x_train=full.x_train[itr], y_train=full.y_train[itr].astype("uint8"),
-                      x_test=full.x_test[ite], y_test=full.y_test[ite].astype("uint8"),
-                      train_index=itr.astype("int32"), test_index=ite.astype("int32"))
+        arrays = dict(
+            x_train=full.x_train[itr],
+            y_train=full.y_train[itr].astype("uint8"),
+            x_test=full.x_test[ite],
+            y_test=full.y_test[ite].astype("uint8"),
+            train_index=itr.astype("int32"),
+            test_index=ite.astype("int32"),
+        )
         path = data.embedded_path(name)
         data._atomic_savez(path, **arrays)
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]

@@ -12,6 +12,7 @@ The kernels run under the pinned CPU numerics (scripts/pin_cpu.py) with inline f
 from the notebook name and cell index and per-run metadata is dropped, and a notebook whose outputs did not change
 (up to tests/nbval_sanitize.cfg: timings, addresses) is not rewritten, so `make book` leaves `git status` clean.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -62,8 +63,10 @@ def find_notebooks(patterns: list[str] | None) -> list[Path]:
 def profile_params(profile: str, stem: str) -> dict:
     path = PARAMS / f"{profile}.yaml"
     if not path.exists():
-        raise SystemExit(f"unknown profile {profile!r}: {path} does not exist "
-                         f"(available: {', '.join(p.stem for p in PARAMS.glob('*.yaml'))})")
+        raise SystemExit(
+            f"unknown profile {profile!r}: {path} does not exist "
+            f"(available: {', '.join(p.stem for p in PARAMS.glob('*.yaml'))})"
+        )
     cfg = yaml.safe_load(path.read_text()) or {}
     return {**(cfg.get("_all") or {}), **(cfg.get(stem) or {})}
 
@@ -71,6 +74,7 @@ def profile_params(profile: str, stem: str) -> dict:
 def folder_name(params: dict) -> str:
     def fmt(v):
         return ",".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)
+
     return ",".join(f"{k}={fmt(v)}".replace("/", "_").replace(" ", "") for k, v in sorted(params.items()))
 
 
@@ -81,9 +85,13 @@ def declared_parameters(ipynb) -> set[str]:
     for cell in ipynb.cells:
         if "parameters" in cell.get("metadata", {}).get("tags", []):
             tree = ast.parse(cell.source)
-            return {t.id for node in tree.body if isinstance(node, (ast.Assign, ast.AnnAssign))
-                    for t in (node.targets if isinstance(node, ast.Assign) else [node.target])
-                    if isinstance(t, ast.Name)}
+            return {
+                t.id
+                for node in tree.body
+                if isinstance(node, (ast.Assign, ast.AnnAssign))
+                for t in (node.targets if isinstance(node, ast.Assign) else [node.target])
+                if isinstance(t, ast.Name)
+            }
     raise SystemExit("notebook has no cell tagged `parameters`")
 
 
@@ -92,9 +100,9 @@ def sanitize_patterns(path: Path = SANITIZE) -> list[tuple[re.Pattern, str]]:
     pats, regex = [], None
     for line in path.read_text().splitlines():
         if line.startswith("regex:"):
-            regex = line[len("regex:"):].strip()
+            regex = line[len("regex:") :].strip()
         elif line.startswith("replace:") and regex is not None:
-            pats.append((re.compile(regex), line[len("replace:"):].strip()))
+            pats.append((re.compile(regex), line[len("replace:") :].strip()))
             regex = None
     return pats
 
@@ -116,8 +124,11 @@ def normalize(nb, stem: str) -> None:
             merged = []
             for out in cell["outputs"]:
                 prev = merged[-1] if merged else None
-                if (prev is not None and out.get("output_type") == "stream" == prev.get("output_type")
-                        and out.get("name") == prev.get("name")):
+                if (
+                    prev is not None
+                    and out.get("output_type") == "stream" == prev.get("output_type")
+                    and out.get("name") == prev.get("name")
+                ):
                     prev["text"] = "".join(prev["text"]) + "".join(out["text"])
                 else:
                     merged.append(out)
@@ -126,6 +137,7 @@ def normalize(nb, stem: str) -> None:
 
 def comparable(nb, patterns) -> dict:
     """The notebook as a plain dict with sanitized output text: equal when only timings/addresses changed."""
+
     def clean(v):
         if isinstance(v, str):
             for rx, rep in patterns:
@@ -136,6 +148,7 @@ def comparable(nb, patterns) -> dict:
         if isinstance(v, dict):
             return {k: clean(x) for k, x in v.items()}
         return v
+
     d = json.loads(json.dumps(nb))
     for cell in d["cells"]:
         cell["outputs"] = clean(cell.get("outputs", []))
@@ -151,8 +164,9 @@ def execute(md: Path, out: Path, params: dict, timeout: int | None, progress: bo
     nb = jupytext.read(md)
     unknown = sorted(set(params) - declared_parameters(nb))
     if unknown:
-        raise SystemExit(f"{md.name}: unknown parameter(s) {unknown}; the parameters cell declares "
-                         f"{sorted(declared_parameters(nb))}")
+        raise SystemExit(
+            f"{md.name}: unknown parameter(s) {unknown}; the parameters cell declares {sorted(declared_parameters(nb))}"
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     normalize(nb, md.stem)
     with tempfile.TemporaryDirectory() as tmp:
@@ -160,9 +174,16 @@ def execute(md: Path, out: Path, params: dict, timeout: int | None, progress: bo
         jupytext.write(nb, src)
         partial = out.with_name(f".{out.stem}.partial.ipynb")
         t0 = time.perf_counter()
-        pm.execute_notebook(str(src), str(partial), parameters=params, kernel_name="python3",
-                            cwd=str(ROOT), progress_bar=progress, execution_timeout=timeout,
-                            report_mode=False)
+        pm.execute_notebook(
+            str(src),
+            str(partial),
+            parameters=params,
+            kernel_name="python3",
+            cwd=str(ROOT),
+            progress_bar=progress,
+            execution_timeout=timeout,
+            report_mode=False,
+        )
         elapsed = time.perf_counter() - t0
     nbf = nbformat.read(partial, as_version=4)
     normalize(nbf, md.stem)
@@ -190,8 +211,10 @@ def main(argv=None) -> int:
     references = args.out is not None and Path(args.out).resolve() == REFERENCES
     if references:
         if args.profile != "quick" or overrides:
-            raise SystemExit(f"--out {args.out}: the committed references are the quick profile without overrides; "
-                             f"write profile {args.profile!r} {overrides or ''} elsewhere (default: runs/nb/)")
+            raise SystemExit(
+                f"--out {args.out}: the committed references are the quick profile without overrides; "
+                f"write profile {args.profile!r} {overrides or ''} elsewhere (default: runs/nb/)"
+            )
         os.environ["CUDA_VISIBLE_DEVICES"] = ""  # references are CPU results (GPU kernels give other bits)
     os.environ["MPLBACKEND"] = INLINE  # an inherited MPLBACKEND=Agg would drop the figures
     for md in find_notebooks(args.nb):
@@ -200,11 +223,15 @@ def main(argv=None) -> int:
             out = Path(args.out) / f"{md.stem}.ipynb"
         else:
             out = ROOT / "runs" / "nb" / md.stem / folder_name(params) / f"{md.stem}.ipynb"
-        print(f"[run_notebooks] {md.name} -> {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out} "
-              f"with {params}", flush=True)
+        print(
+            f"[run_notebooks] {md.name} -> {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out} with {params}",
+            flush=True,
+        )
         elapsed, written = execute(md, out, params, args.timeout, not args.no_progress)
-        print(f"[run_notebooks] {md.stem}: {elapsed:.0f} s{'' if written else ', outputs unchanged: file kept'}",
-              flush=True)
+        print(
+            f"[run_notebooks] {md.stem}: {elapsed:.0f} s{'' if written else ', outputs unchanged: file kept'}",
+            flush=True,
+        )
     return 0
 
 

@@ -9,6 +9,7 @@ seed), so every mean, std, confidence band and compression number has an exact e
 over seeds s = 0, 1, 2: mean offset 0.1 * 1, std (ddof=1) 0.1 * 1 for I(X;Z) and 0.05 for I(Y;Z).
 Only floating-point rounding separates computed from expected values, hence the 1e-12 tolerances.
 """
+
 from __future__ import annotations
 
 import json
@@ -62,8 +63,14 @@ def synthetic_target(params, out_dir):
 @pytest.fixture(scope="module")
 def table(tmp_path_factory):
     root = tmp_path_factory.mktemp("agg") / "sweep"
-    rep = run_sweep(synthetic_target, {"seed": SEEDS, "variance": VARIANCES}, root, executor="serial",
-                    base_params={"epochs": 4}, progress=False)
+    rep = run_sweep(
+        synthetic_target,
+        {"seed": SEEDS, "variance": VARIANCES},
+        root,
+        executor="serial",
+        base_params={"epochs": 4},
+        progress=False,
+    )
     assert rep.ok
     # an unfinished run (no run.json) must be left out of the table
     junk = root / "seed=9,variance=0.2"
@@ -76,13 +83,25 @@ def table(tmp_path_factory):
 
 def test_load_sweep_tidy_table(table):
     root, df = table
-    assert list(df.columns) == ["run", "seed", "variance", "epoch", "split", "estimator", "quantity", "value",
-                                "stderr", "n", "d"]
+    assert list(df.columns) == [
+        "run",
+        "seed",
+        "variance",
+        "epoch",
+        "split",
+        "estimator",
+        "quantity",
+        "value",
+        "stderr",
+        "n",
+        "d",
+    ]
     assert df.attrs["params"] == ["seed", "variance"]
     assert len(df) == len(SEEDS) * len(VARIANCES) * len(EPOCHS) * 2 * 4
     assert 9 not in set(df["seed"])
-    row = df[(df.seed == 2) & (df.variance == 0.4) & (df.epoch == 2) & (df.split == "train")
-              & (df.quantity == "I(X;Z)")]
+    row = df[
+        (df.seed == 2) & (df.variance == 0.4) & (df.epoch == 2) & (df.split == "train") & (df.quantity == "I(X;Z)")
+    ]
     assert row["value"].item() == pytest.approx(ixz(2, 0.4, 2), abs=1e-12)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -110,8 +129,9 @@ def test_mean_planes_match_closed_form(table):
             assert y["std"] == pytest.approx(0.05, abs=1e-12)
     # averaging over variance instead of seed
     by_seed = mean_planes(df, by=["seed"], over="variance")
-    r = by_seed[(by_seed.seed == 1) & (by_seed.epoch == 2) & (by_seed.split == "train")
-                & (by_seed.quantity == "I(X;Z)")].iloc[0]
+    r = by_seed[
+        (by_seed.seed == 1) & (by_seed.epoch == 2) & (by_seed.split == "train") & (by_seed.quantity == "I(X;Z)")
+    ].iloc[0]
     assert r["mean"] == pytest.approx(1 + 0.3 * 2 + 0.1, abs=1e-12) and r["n"] == 2
     with pytest.raises(ValueError, match="beta"):
         mean_planes(df, by=["beta"])
@@ -198,8 +218,18 @@ def test_cli_aggregate_writes_tables(tmp_path):
     from ipdrop import sweep
 
     root = tmp_path / "s"
-    argv = [f"{__name__}:synthetic_target", "--grid", "seed=0..2", "variance=0.2", "--out", str(root),
-            "--executor", "serial", "--no-progress", "--aggregate"]
+    argv = [
+        f"{__name__}:synthetic_target",
+        "--grid",
+        "seed=0..2",
+        "variance=0.2",
+        "--out",
+        str(root),
+        "--executor",
+        "serial",
+        "--no-progress",
+        "--aggregate",
+    ]
     assert sweep.main(argv) == 0
     comp = pd.read_csv(root / "compression.csv")
     row = comp[(comp.split == "train") & (comp.estimator == "binning-30")].iloc[0]
@@ -213,19 +243,32 @@ def test_compression_verdict_against_hand_computed_values():
 
     # three seeds. A: every seed peaks at 5 and ends at 3 (drop 2, no spread: compressed); B: keeps rising
     # (drop 0); C: the seeds disagree (drops 1, 0, 5: mean 2, spread sqrt(7) = 2.65 > 2: not compressed)
-    curves = {"A": [(1.0, 5.0, 3.0)] * 3, "B": [(1.0, 2.0, 3.0)] * 3,
-              "C": [(1.0, 5.0, 4.0), (1.0, 5.0, 5.0), (1.0, 5.0, 0.0)]}
+    curves = {
+        "A": [(1.0, 5.0, 3.0)] * 3,
+        "B": [(1.0, 2.0, 3.0)] * 3,
+        "C": [(1.0, 5.0, 4.0), (1.0, 5.0, 5.0), (1.0, 5.0, 0.0)],
+    }
     rows = []
     for setting, per_seed in curves.items():
         for seed, (curve, off) in enumerate(zip(per_seed, [-0.1, 0.0, 0.1])):
-            rows += [dict(setting=setting, seed=seed, epoch=epoch, split="train", estimator="m", quantity="I(X;Z)",
-                          value=v + off) for epoch, v in enumerate(curve)]
+            rows += [
+                dict(
+                    setting=setting,
+                    seed=seed,
+                    epoch=epoch,
+                    split="train",
+                    estimator="m",
+                    quantity="I(X;Z)",
+                    value=v + off,
+                )
+                for epoch, v in enumerate(curve)
+            ]
     df = pd.DataFrame(rows)
     v = compression_verdict(df, "m", by=["setting"]).set_index("setting")
     assert v.loc["A", "drop_mean"] == pytest.approx(2.0) and v.loc["B", "drop_mean"] == pytest.approx(0.0)
     assert v.loc["A", "seed_noise"] == pytest.approx(0.0)  # a constant seed offset does not change the drop
-    assert v.loc["C", "drop_mean"] == pytest.approx(2.0) and v.loc["C", "seed_noise"] == pytest.approx(7 ** 0.5)
-    assert v.loc["C", "threshold"] == pytest.approx(7 ** 0.5)
+    assert v.loc["C", "drop_mean"] == pytest.approx(2.0) and v.loc["C", "seed_noise"] == pytest.approx(7**0.5)
+    assert v.loc["C", "threshold"] == pytest.approx(7**0.5)
     assert v["distinguishable"].to_dict() == {"A": True, "B": False, "C": False}
     with pytest.raises(ValueError, match="estimator"):
         compression_verdict(df, "nope", by=["setting"])

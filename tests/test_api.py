@@ -1,4 +1,5 @@
 """The public API is what __all__ says, and every estimator shares one interface."""
+
 import numpy as np
 import pytest
 
@@ -13,12 +14,15 @@ def test_public_names_resolve():
         assert hasattr(estimators, name), name
 
 
-@pytest.mark.parametrize("cls,kw,needs_y", [
-    (estimators.BinningMI, dict(n_bins=10), False),   # I(X;Z) = H(Z binned): y unused
-    (estimators.EDGE, dict(seed=0), True),
-    (estimators.KNNLabelMI, dict(), True),
-    (estimators.GaussianDropoutMI, dict(variance=0.2, seed=0), False),  # I(X;Z) from f(X) alone
-])
+@pytest.mark.parametrize(
+    "cls,kw,needs_y",
+    [
+        (estimators.BinningMI, dict(n_bins=10), False),  # I(X;Z) = H(Z binned): y unused
+        (estimators.EDGE, dict(seed=0), True),
+        (estimators.KNNLabelMI, dict(), True),
+        (estimators.GaussianDropoutMI, dict(variance=0.2, seed=0), False),  # I(X;Z) from f(X) alone
+    ],
+)
 def test_estimators_share_the_interface(cls, kw, needs_y):
     est = cls(**kw)
     assert isinstance(est, ipdrop.MIEstimator)

@@ -1,4 +1,5 @@
 """Binning estimators: exact closed forms (plug-in entropies are exact functions of the bin counts)."""
+
 import math
 from collections import Counter
 
@@ -141,6 +142,7 @@ def test_params_stored_as_given():
 
 
 # ----------------------------------------------------------------------------------------------- reference binning
+
 
 def _port_reference(z, y, num_of_bins, bin_labels):
     """Direct port of the paper's code as described in shared/REFERENCE_CODE.md: edges

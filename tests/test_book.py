@@ -1,4 +1,5 @@
 """The book's sources and its committed, executed reference notebooks agree with each other."""
+
 import ast
 from pathlib import Path
 
@@ -45,18 +46,24 @@ def test_every_toc_entry_exists():
 def test_notebook_is_in_book_and_up_to_date(md):
     assert f"nb/{md.stem}" in set(toc_files(TOC)), f"{md.stem} is not listed in _toc.yml"
     src = jupytext.read(md)
-    names = {t.id for node in ast.parse(parameters_cell(src).source).body
-             if isinstance(node, ast.Assign) for t in node.targets if isinstance(t, ast.Name)}
+    names = {
+        t.id
+        for node in ast.parse(parameters_cell(src).source).body
+        if isinstance(node, ast.Assign)
+        for t in node.targets
+        if isinstance(t, ast.Name)
+    }
     assert {"profile", "seed", "device"} <= names
     executed = ROOT / "book" / "nb" / f"{md.stem}.ipynb"
     assert executed.exists(), f"{executed} missing: run `make book`"
     ref = nbformat.read(executed, as_version=4)
-    ref_code = [c.source for c in ref.cells if c.cell_type == "code"
-                and "injected-parameters" not in c.metadata.get("tags", [])]
+    ref_code = [
+        c.source for c in ref.cells if c.cell_type == "code" and "injected-parameters" not in c.metadata.get("tags", [])
+    ]
     src_code = [c.source for c in src.cells if c.cell_type == "code"]
     assert ref_code == src_code, f"{executed.name} is stale: re-run `make notebooks NB={md.stem}`"
     injected = [c for c in ref.cells if "injected-parameters" in c.metadata.get("tags", [])]
-    assert injected and "profile = \"quick\"" in injected[0].source, "reference must be the quick profile"
+    assert injected and 'profile = "quick"' in injected[0].source, "reference must be the quick profile"
     assert not any(o.get("output_type") == "error" for c in ref.cells for o in c.get("outputs", []))
 
 
@@ -135,8 +142,9 @@ def test_glue_comparison_applies_the_tolerances():
 @pytest.mark.parametrize("md", SOURCES, ids=[p.stem for p in SOURCES])
 def test_reference_has_stable_ids_and_no_run_metadata(md):
     ref = nbformat.read(ROOT / "book" / "nb" / f"{md.stem}.ipynb", as_version=4)
-    assert [c.get("id") for c in ref.cells] == [f"{md.stem}-{i}" for i in range(len(ref.cells))], \
+    assert [c.get("id") for c in ref.cells] == [f"{md.stem}-{i}" for i in range(len(ref.cells))], (
         "cell ids must be <notebook>-<index> (scripts/run_notebooks.py): re-run `make notebooks`"
+    )
     assert "papermill" not in ref.metadata
     assert not any("papermill" in c.metadata or "execution" in c.metadata for c in ref.cells)
     for c in ref.cells:
@@ -153,8 +161,12 @@ def test_runner_keeps_a_reference_whose_outputs_only_differ_in_timings():
         cell.id = "x-0"
         return nbformat.v4.new_notebook(cells=[cell])
 
-    assert runner.comparable(nb("training: 77 s\nacc 97.8\n"), pats) == runner.comparable(nb("training: 80 s\nacc 97.8\n"), pats)
-    assert runner.comparable(nb("training: 77 s\nacc 97.8\n"), pats) != runner.comparable(nb("training: 77 s\nacc 97.9\n"), pats)
+    assert runner.comparable(nb("training: 77 s\nacc 97.8\n"), pats) == runner.comparable(
+        nb("training: 80 s\nacc 97.8\n"), pats
+    )
+    assert runner.comparable(nb("training: 77 s\nacc 97.8\n"), pats) != runner.comparable(
+        nb("training: 77 s\nacc 97.9\n"), pats
+    )
     split = nb("log N = 6.21\n")
     split.cells[0].outputs.append(nbformat.v4.new_output("stream", name="stdout", text="table\n"))
     split.cells[0].id = "random"
@@ -186,25 +198,48 @@ def test_pinned_cpu_numerics_override_the_host_settings():
     pin = _script("pin_cpu")
     for k, v in pin.pinned().items():
         assert os.environ.get(k) == v, f"conftest.py should have set {k}={v}"
-    host = dict(os.environ, ATEN_CPU_CAPABILITY="default", MKL_CBWR="COMPATIBLE", ONEDNN_MAX_CPU_ISA="SSE41",
-                OPENBLAS_CORETYPE="Prescott", NPY_DISABLE_CPU_FEATURES="")
+    host = dict(
+        os.environ,
+        ATEN_CPU_CAPABILITY="default",
+        MKL_CBWR="COMPATIBLE",
+        ONEDNN_MAX_CPU_ISA="SSE41",
+        OPENBLAS_CORETYPE="Prescott",
+        NPY_DISABLE_CPU_FEATURES="",
+    )
     code = "import os, json; print(json.dumps({k: os.environ.get(k) for k in %r}))" % sorted(pin.STATIC)
-    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "pin_cpu.py"), "--exec", sys.executable, "-c", code],
-                         env=host, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "pin_cpu.py"), "--exec", sys.executable, "-c", code],
+        env=host,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert yaml.safe_load(out) == pin.STATIC
     off = dict(host, IPDROP_PIN_CPU="0")
-    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "pin_cpu.py"), "--exec", sys.executable, "-c", code],
-                         env=off, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "pin_cpu.py"), "--exec", sys.executable, "-c", code],
+        env=off,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert yaml.safe_load(out)["ATEN_CPU_CAPABILITY"] == "default"
 
 
-@pytest.mark.skipif(not Path("/proc/cpuinfo").exists() or " avx2" not in Path("/proc/cpuinfo").read_text(),
-                    reason="needs an x86-64 CPU with AVX2")
+@pytest.mark.skipif(
+    not Path("/proc/cpuinfo").exists() or " avx2" not in Path("/proc/cpuinfo").read_text(),
+    reason="needs an x86-64 CPU with AVX2",
+)
 def test_torch_runs_the_avx2_kernels_under_the_pin():
     code = "import torch; print(torch.backends.cpu.get_cpu_capability())"
     env = dict(os.environ, ATEN_CPU_CAPABILITY="default")
-    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "pin_cpu.py"), "--exec", sys.executable, "-c", code],
-                         env=env, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "pin_cpu.py"), "--exec", sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert out.strip() == "AVX2"
 
 
@@ -224,20 +259,33 @@ def test_papermill_seed_and_variance_change_the_chapter(tmp_path):
     src = {k: "ipynb/01_theory.ipynb" for k in runs}
     src["base"] = "-"
     stdin = "jupytext --to ipynb -o - notebooks/01_theory.md | "
-    procs = {k: subprocess.Popen(f"{stdin if src[k] == '-' else ''}papermill {src[k]} {tmp_path}/{k}.ipynb {p} "
-                                 f"{PAPERMILL_SMALL} --no-progress-bar", shell=True, cwd=ROOT, env=env,
-                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-             for k, p in runs.items()}
+    procs = {
+        k: subprocess.Popen(
+            f"{stdin if src[k] == '-' else ''}papermill {src[k]} {tmp_path}/{k}.ipynb {p} "
+            f"{PAPERMILL_SMALL} --no-progress-bar",
+            shell=True,
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for k, p in runs.items()
+    }
     for k, proc in procs.items():
         log = proc.communicate(timeout=900)[0]
         assert proc.returncode == 0, f"papermill ({k}) failed:\n{log[-3000:]}"
     nbs = {k: nbformat.read(tmp_path / f"{k}.ipynb", as_version=4) for k in runs}
-    injected = {k: next(c.source for c in nb.cells if "injected-parameters" in c.metadata.get("tags", []))
-                for k, nb in nbs.items()}
+    injected = {
+        k: next(c.source for c in nb.cells if "injected-parameters" in c.metadata.get("tags", []))
+        for k, nb in nbs.items()
+    }
     assert "seed = 3" in injected["seed"] and "variance = 0.2" in injected["variance"]
     # the regression figure only: the prose glues other values (text, Markdown) that are not Python literals
-    glued = {k: {"theory_gauss_mi": ast.literal_eval(glue_check.glued_values(nb)["theory_gauss_mi"])}
-             for k, nb in nbs.items()}
+    glued = {
+        k: {"theory_gauss_mi": ast.literal_eval(glue_check.glued_values(nb)["theory_gauss_mi"])}
+        for k, nb in nbs.items()
+    }
     base = glued["base"]["theory_gauss_mi"]
     assert glued["seed"]["theory_gauss_mi"] != base, "seed=3 gave the same Gaussian-dropout estimates as seed=0"
     # a smaller noise variance leaves more information: the Gaussian-dropout I(X;Z) estimates rise

@@ -1,4 +1,5 @@
 """The ``ipdrop`` command line: train, plot, sweep registration and the handling of bad input."""
+
 import json
 
 import pytest
@@ -6,9 +7,28 @@ import pytest
 from ipdrop import data as ipdrop_data
 from ipdrop.cli import main
 
-SMALL = ["--model", "fc", "--dataset", "mnist", "--epochs", "0", "--n-train", "300", "--ip-n-train", "100",
-         "--ip-n-test", "100", "--estimators", "binning", "variational", "--n-bins", "10", "--num-threads", "1",
-         "--no-progress"]
+SMALL = [
+    "--model",
+    "fc",
+    "--dataset",
+    "mnist",
+    "--epochs",
+    "0",
+    "--n-train",
+    "300",
+    "--ip-n-train",
+    "100",
+    "--ip-n-test",
+    "100",
+    "--estimators",
+    "binning",
+    "variational",
+    "--n-bins",
+    "10",
+    "--num-threads",
+    "1",
+    "--no-progress",
+]
 
 
 @pytest.fixture(scope="module")
@@ -29,14 +49,17 @@ def test_train_writes_run_folder(cli_run, capsys):
     assert cfg["n_bins"] == [10] and cfg["variance"] == 0.2  # an option not given keeps its default
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--model", "vgg"], "unknown model 'vgg'"),
-    (["--dataset", "svhn"], "unknown dataset 'svhn'"),
-    (["--variance", "0"], "variance must be finite and > 0"),
-    (["--variance", "-0.5"], "variance must be finite and > 0"),
-    (["--beta", "-1"], "beta must be finite and >= 0"),
-    (["--epochs", "two"], "invalid int value"),  # an argparse error
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--model", "vgg"], "unknown model 'vgg'"),
+        (["--dataset", "svhn"], "unknown dataset 'svhn'"),
+        (["--variance", "0"], "variance must be finite and > 0"),
+        (["--variance", "-0.5"], "variance must be finite and > 0"),
+        (["--beta", "-1"], "beta must be finite and >= 0"),
+        (["--epochs", "two"], "invalid int value"),  # an argparse error
+    ],
+)
 def test_bad_input_fails_cleanly(tmp_path, capsys, args, message):
     out = tmp_path / "bad"
     assert main(["train", *SMALL, *args, "--out", str(out)]) == 2
@@ -90,8 +113,10 @@ def test_subcommands_registered(capsys):
 
 def test_config_file_with_overrides(tmp_path, capsys):
     cfg = tmp_path / "params.yaml"
-    cfg.write_text("model: fc\nepochs: 0\nn_train: 200\nip_n_train: 50\nip_n_test: 50\nvariance: 0.3\n"
-                   "estimators: [variational]\nip_epochs: none\nnum_threads: 1\n")
+    cfg.write_text(
+        "model: fc\nepochs: 0\nn_train: 200\nip_n_train: 50\nip_n_test: 50\nvariance: 0.3\n"
+        "estimators: [variational]\nip_epochs: none\nnum_threads: 1\n"
+    )
     out = tmp_path / "run"
     assert main(["train", "--config", str(cfg), "--variance", "0.5", "--out", str(out), "--no-progress"]) == 0
     saved = json.loads((out / "config.json").read_text())["config"]

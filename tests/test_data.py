@@ -7,14 +7,20 @@ import pytest
 from ipdrop import data
 
 FULL = {
-    "mnist": dict(train=60000, test=10000, shape=(28, 28),
-                  train_counts=[5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949],
-                  first_train=[5, 0, 4, 1, 9, 2, 1, 3, 1, 4]),
-    "cifar10": dict(train=50000, test=10000, shape=(32, 32, 3), train_counts=[5000] * 10,
-                    first_train=[6, 9, 9, 4, 1, 1, 2, 7, 8, 3]),
+    "mnist": dict(
+        train=60000,
+        test=10000,
+        shape=(28, 28),
+        train_counts=[5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949],
+        first_train=[5, 0, 4, 1, 9, 2, 1, 3, 1, 4],
+    ),
+    "cifar10": dict(
+        train=50000, test=10000, shape=(32, 32, 3), train_counts=[5000] * 10, first_train=[6, 9, 9, 4, 1, 1, 2, 7, 8, 3]
+    ),
 }
 HAVE_FULL = bool(os.environ.get(data.ENV_VAR)) and all(
-    (Path(os.environ.get(data.ENV_VAR, "")) / f"{n}.npz").exists() for n in FULL)
+    (Path(os.environ.get(data.ENV_VAR, "")) / f"{n}.npz").exists() for n in FULL
+)
 
 
 @pytest.mark.parametrize("name,n_train,n_test", [("mnist", 5000, 1000), ("cifar10", 2000, 500)])
@@ -33,7 +39,9 @@ def test_embedded_size_budget():
     assert total < 10_000_000
 
 
-@pytest.mark.skipif(not HAVE_FULL, reason=f"full datasets not provided: set {data.ENV_VAR} to a folder with mnist.npz and cifar10.npz")
+@pytest.mark.skipif(
+    not HAVE_FULL, reason=f"full datasets not provided: set {data.ENV_VAR} to a folder with mnist.npz and cifar10.npz"
+)
 @pytest.mark.parametrize("name", ["mnist", "cifar10"])
 def test_full_datasets(name):
     ds = data.load(name, download=False)

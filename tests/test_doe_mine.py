@@ -3,6 +3,7 @@
 Sizes are chosen so the file runs in well under a minute on 2 shared CPU cores: N = 5000 (2500 train / 2500
 held out), 300 Adam steps, one hidden layer of 100 units, one torch thread.
 """
+
 import numpy as np
 import pytest
 import torch
@@ -84,8 +85,13 @@ def test_mine_is_a_lower_bound_and_reasonably_tight(data, case):
     assert len(res.details["curve"]) == 3 and res.details["curve"][-1][0] == 300
 
 
-@pytest.mark.parametrize("make", [lambda s: DoE("logistic", n_components=2, seed=s, **{**DOE_KW, "steps": 30}),
-                                  lambda s: MINE(seed=s, **{**MINE_KW, "steps": 30})])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda s: DoE("logistic", n_components=2, seed=s, **{**DOE_KW, "steps": 30}),
+        lambda s: MINE(seed=s, **{**MINE_KW, "steps": 30}),
+    ],
+)
 def test_seeded_and_global_rng_untouched(data, make):
     x, y, _ = data["rho0.75"]
     torch_state, np_state = torch.get_rng_state(), np.random.get_state()
@@ -144,6 +150,7 @@ def test_doe_rejects_constant_y(data):
 
 # --------------------------------------------------------------------------- early stopping, divergence, interface
 
+
 def test_doe_early_stopping_restores_best_validation_state(data):
     x, y, _ = data["rho0.75"]
     res = DoE(seed=0, steps=400, eval_every=20, patience=3, device="cpu").estimate(x[:1000], y[:1000])
@@ -161,8 +168,9 @@ def test_doe_early_stopping_restores_best_validation_state(data):
     assert off.details["val_loss"] == []
 
 
-@pytest.mark.parametrize("make", [lambda: DoE(lr=1e3, steps=50, device="cpu"),
-                                  lambda: MINE(lr=1e3, steps=50, device="cpu")])
+@pytest.mark.parametrize(
+    "make", [lambda: DoE(lr=1e3, steps=50, device="cpu"), lambda: MINE(lr=1e3, steps=50, device="cpu")]
+)
 def test_diverging_optimiser_raises_naming_lr(data, make):
     from ipdrop.estimators import TrainingDivergedError
 

@@ -5,6 +5,7 @@ tolerance of 5 standard errors of the statistic (two-sided probability of a fals
 < 6e-7 for a fresh seed); a wrong variance convention (e.g. sigma instead of sigma^2, or
 p instead of p/(1-p)) misses by far more than that and makes the test fail.
 """
+
 import math
 
 import pytest
@@ -38,6 +39,7 @@ def _multiplier(layer, n=N, value=1.0):
 
 
 # --------------------------------------------------------------------------- Gaussian
+
 
 @pytest.mark.parametrize("variance", [0.05, 0.2, 1.0])
 def test_gaussian_multiplier_mean_and_variance(variance):
@@ -105,6 +107,7 @@ def test_records_shapes_and_record_switch():
 
 # --------------------------------------------------------------------------- Bernoulli
 
+
 @pytest.mark.parametrize("p", [0.1, 0.5])
 def test_bernoulli_inverted_scaling(p):
     d = _multiplier(BernoulliDropout(p)).flatten()
@@ -127,6 +130,7 @@ def test_bernoulli_eval_mc_and_zero_rate():
 
 
 # --------------------------------------------------------------------------- information dropout
+
 
 def _info(activation="softplus", **kw):
     with torch.random.fork_rng():  # deterministic weight init, global RNG state restored
@@ -222,6 +226,7 @@ def test_information_conv_shapes():
 
 
 # --------------------------------------------------------------------------- helpers, validation
+
 
 def test_set_mc_and_base_class():
     model = torch.nn.Sequential(GaussianDropout(0.1), torch.nn.Linear(3, 3), BernoulliDropout(0.2), NoDropout())

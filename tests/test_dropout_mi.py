@@ -1,4 +1,5 @@
 """Gaussian-dropout MI estimator (variance = Var(D) = sigma^2; Z_i|x ~ N(f_i(x), sigma^2 f_i(x)^2))."""
+
 import math
 
 import numpy as np
@@ -47,6 +48,7 @@ def _relu_like(rng, n, d, p_zero=0.3):
 
 # ----------------------------------------------------------------------------- kernel
 
+
 def test_mixture_logpdf_matches_bruteforce_with_zeros_and_loo():
     rng = np.random.default_rng(0)
     c = _relu_like(rng, 40, 3)
@@ -82,12 +84,15 @@ def test_float32_documented_loss_small_sigma():
 
 # ----------------------------------------------------------------------------- h(Z|X)
 
+
 def test_conditional_entropy_closed_form():
     rng = np.random.default_rng(3)
     f = _relu_like(rng, 30, 5)
     res = conditional_entropy(f, VAR)
     nz = f != 0
-    per = np.array([np.sum(np.log(np.abs(r[m]) * math.sqrt(VAR) * math.sqrt(2 * math.pi * math.e))) for r, m in zip(f, nz)])
+    per = np.array(
+        [np.sum(np.log(np.abs(r[m]) * math.sqrt(VAR) * math.sqrt(2 * math.pi * math.e))) for r, m in zip(f, nz)]
+    )
     assert res.value == pytest.approx(per.mean(), rel=1e-13)
     assert res.stderr == pytest.approx(per.std(ddof=1) / math.sqrt(30), rel=1e-12)
     # and the estimator reports the same number
@@ -103,6 +108,7 @@ def test_conditional_entropy_vs_toy_exact():
 
 
 # ----------------------------------------------------------------------------- toy ground truth
+
 
 @pytest.mark.parametrize("dim", [1, 2])
 def test_toy_dataset_mode_within_3pct(dim):
@@ -141,6 +147,7 @@ def test_paper_mode_with_all_centres_equals_dataset_closed_form():
 
 # ----------------------------------------------------------------------------- bounds
 
+
 def test_dataset_value_never_exceeds_log_n():
     rng = np.random.default_rng(4)
     for trial in range(4):
@@ -150,7 +157,9 @@ def test_dataset_value_never_exceeds_log_n():
         r = dropout_mi(f, v, seed=trial, n_noise=3)
         # the paired estimate is <= log N for every draw (own component is in the mixture); 1e-9 = rounding
         assert r.value <= math.log(n) + 1e-9
-        assert r.details["h_z_lower_bound"] - 5 * r.h_z_stderr <= r.h_z <= r.details["h_z_upper_bound"] + 5 * r.h_z_stderr
+        assert (
+            r.details["h_z_lower_bound"] - 5 * r.h_z_stderr <= r.h_z <= r.details["h_z_upper_bound"] + 5 * r.h_z_stderr
+        )
 
 
 def test_well_separated_components_give_log_n():
@@ -219,6 +228,7 @@ def test_gaussian_upper_bound():
 
 # ----------------------------------------------------------------------------- zero activations
 
+
 def test_distinct_zero_patterns_give_log_n_exactly():
     rng = np.random.default_rng(10)
     n, d = 100, 12
@@ -259,6 +269,7 @@ def test_relu_population_case_with_known_answer():
 
 
 # ----------------------------------------------------------------------------- API hygiene
+
 
 def test_same_seed_same_numbers_and_chunk_invariance():
     _, fx = toy.sample(500, 3, seed=0)
@@ -343,6 +354,7 @@ def test_cuda_matches_cpu():
 
 # ----------------------------------------------------------------------------- screened kernel
 
+
 def _direct_logterms(z, c, v):
     """float64 component log-densities log N(z_r; mu_j, diag v mu_j^2) in the direct difference form
     (no GEMM expansion, so no cancellation): the reference for the screened kernel. Centres without zeros."""
@@ -367,8 +379,10 @@ def _softplus_mixture(rng, n, m, d, v):
     return c[own] * (1 + math.sqrt(v) * rng.normal(size=(n, d))), c, own
 
 
-@pytest.mark.parametrize("d, v, fallback", [(1, 0.2, True), (8, 0.2, True), (8, 4.0, True), (128, 1e-3, False),
-                                            (128, 0.2, False), (128, 4.0, True)])
+@pytest.mark.parametrize(
+    "d, v, fallback",
+    [(1, 0.2, True), (8, 0.2, True), (8, 4.0, True), (128, 1e-3, False), (128, 0.2, False), (128, 4.0, True)],
+)
 def test_screened_matches_dense_and_direct(d, v, fallback):
     from ipdrop.estimators._mixture import _MixtureScorer
 
@@ -402,8 +416,9 @@ def test_screened_zero_patterns_and_loo_vs_bruteforce():
     own = np.repeat(np.arange(60), 2)
     own[::7] = -1  # rows that exclude nothing
     for excl in (None, own):
-        got = mixture_logpdf(z, c, 0.04, method="screened", max_candidate_fraction=1.0, exclude_self=excl,
-                             chunk_size=16)
+        got = mixture_logpdf(
+            z, c, 0.04, method="screened", max_candidate_fraction=1.0, exclude_self=excl, chunk_size=16
+        )
         ref = _bruteforce_logpdf(z, c, 0.04, excl)
         fin = np.isfinite(ref)
         np.testing.assert_array_equal(np.isfinite(got), fin)
@@ -489,9 +504,15 @@ def test_auto_method_and_reduced_precision_guard():
         torch.set_float32_matmul_precision(old)
 
 
-@pytest.mark.parametrize("kwargs, match", [({"method": "fast"}, "method"), ({"screen_nats": 0.0}, "screen_nats"),
-                                           ({"max_candidate_fraction": 1.5}, "max_candidate_fraction"),
-                                           ({"max_candidate_fraction": 0}, "max_candidate_fraction")])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"method": "fast"}, "method"),
+        ({"screen_nats": 0.0}, "screen_nats"),
+        ({"max_candidate_fraction": 1.5}, "max_candidate_fraction"),
+        ({"max_candidate_fraction": 0}, "max_candidate_fraction"),
+    ],
+)
 def test_screened_bad_arguments(kwargs, match):
     rng = np.random.default_rng(0)
     with pytest.raises(ValueError, match=match):
@@ -503,8 +524,10 @@ def test_estimator_kernel_method_does_not_change_the_estimate():
     # to well below Monte-Carlo error (the screen drops only terms < e^-50 of a row's largest).
     rng = np.random.default_rng(5)
     f = np.log1p(np.exp(rng.standard_normal((600, 64))))
-    vals = {m: GaussianDropoutMI(variance=0.2, mode="all", n_centers=300, seed=1, method=m).estimate(f)
-            for m in ("dense", "screened", "auto")}
+    vals = {
+        m: GaussianDropoutMI(variance=0.2, mode="all", n_centers=300, seed=1, method=m).estimate(f)
+        for m in ("dense", "screened", "auto")
+    }
     for mode in ("dataset", "heldout", "paper"):
         ref = vals["dense"][mode].value
         for m in ("screened", "auto"):

@@ -5,6 +5,7 @@ seeds, recorded next to each test) plus a margin of ~5 sd; where an estimator ha
 (histogram discretisation for EDGE, the high-dimensional bias of KSG) the window is asymmetric around it, so a
 change of that bias fails the test.
 """
+
 import math
 from collections import Counter
 
@@ -20,6 +21,7 @@ N_KSG = 2_000
 
 
 # ----------------------------------------------------------------------------------------------- EDGE
+
 
 def test_edge_bivariate_gaussian():
     # measured at N = 1e4 (8 seeds): mean 0.4257 (bias +0.012), sd 0.009 -> window +-0.06
@@ -153,6 +155,7 @@ def test_edge_bad_input(x, y, kw, match):
 
 # ----------------------------------------------------------------------------------------------- k-NN (Ross)
 
+
 def test_ross_separated_classes_gives_h_y():
     # measured at N = 4000: 1.38630 +- 0.0002 vs log 4 = 1.38629 -> abs 0.005
     z, y, h = gt.separated_classes(4000, n_classes=4, dim=2, seed=10)
@@ -191,6 +194,7 @@ def test_ross_bad_input(z, y, match):
 
 
 # ----------------------------------------------------------------------------------------------- KSG
+
 
 def test_ksg_bivariate_gaussian():
     # N = 2000, k = 3 (8 seeds): mean 0.401 (bias -0.012), sd 0.016 -> abs 0.08
@@ -235,6 +239,7 @@ def test_edge_bandwidth_subsampled_reference(monkeypatch):
 
 # ----------------------------------------------------------------------------------------------- label MI: closed
 # forms, ties, label detection, scaling, the interface
+
 
 def _class_mixture(n, n_classes, dim, sep, seed):
     """Z | Y=c ~ N(sep * e_(c mod dim), I), Y uniform on n_classes."""

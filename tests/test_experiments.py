@@ -1,5 +1,6 @@
 """Experiment drivers of the theory and estimator chapters (ipdrop.chapters.theory / .estimator) and their
 figures (ipdrop.plotting)."""
+
 import math
 
 import matplotlib
@@ -15,6 +16,7 @@ from ipdrop import toy
 from ipdrop.chapters import estimator, theory
 
 # ----------------------------------------------------------------------------------------------- Thm 3.1 / 3.2
+
 
 def test_bernoulli_masks_are_a_distribution():
     masks, probs = theory.bernoulli_masks(3, 0.7)
@@ -47,8 +49,7 @@ def bg():
 
 
 def test_bernoulli_vs_gaussian_columns_and_rows(bg):
-    assert list(bg.columns) == ["dropout", "estimator", "n_bins", "n", "value", "mc_error", "input_se",
-                                "log_n"]
+    assert list(bg.columns) == ["dropout", "estimator", "n_bins", "n", "value", "mc_error", "input_se", "log_n"]
     assert set(bg.estimator) == {"binning, 10 bins", "binning, 1000 bins", "mixture (dataset)", "mixture (heldout)"}
     assert len(bg) == 3 * 4
     assert np.allclose(bg.log_n, np.log(bg.n))
@@ -76,14 +77,25 @@ def test_bernoulli_vs_gaussian_is_seeded(bg):
     assert not np.allclose(bg.value, other.value)
 
 
-@pytest.mark.parametrize("kwargs", [dict(sizes=[]), dict(sizes=[1, 10]), dict(sizes=[2.5]), dict(keep_prob=1.5),
-                                    dict(units=17), dict(variance=0.0), dict(n_bins=[0])])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(sizes=[]),
+        dict(sizes=[1, 10]),
+        dict(sizes=[2.5]),
+        dict(keep_prob=1.5),
+        dict(units=17),
+        dict(variance=0.0),
+        dict(n_bins=[0]),
+    ],
+)
 def test_bernoulli_vs_gaussian_rejects_bad_input(kwargs):
     with pytest.raises(ValueError):
         theory.bernoulli_vs_gaussian(**{"sizes": (20, 40), **kwargs})
 
 
 # ----------------------------------------------------------------------------------------------- Prop. 3.5
+
 
 def test_random_network_units_are_alive_and_deterministic():
     net = theory.random_network(2, 8, 3, seed=1)
@@ -117,9 +129,11 @@ def test_relu_log_activation_settles_with_calibrated_stderr():
 
 # ----------------------------------------------------------------------------------------------- Sec. 4 toy
 
+
 def test_toy_conditional_entropy_converges_to_exact():
-    df = estimator.toy_conditional_entropy(dims=(1, 3), sizes=(10, 100, 5000), variances=(0.1, 0.4), n_repeats=4,
-                                           seed=0)
+    df = estimator.toy_conditional_entropy(
+        dims=(1, 3), sizes=(10, 100, 5000), variances=(0.1, 0.4), n_repeats=4, seed=0
+    )
     assert list(df.columns) == ["dim", "variance", "repeat", "n", "estimate", "stderr", "exact", "error"]
     assert len(df) == 2 * 2 * 4 * 3
     for (dim, var), g in df.groupby(["dim", "variance"]):
@@ -137,8 +151,13 @@ def test_toy_entropy_vs_dim_brackets_and_bound():
     df = estimator.toy_entropy_vs_dim(dims=(1, 2), n=400, variance=0.4, n_noise=5, seed=0)
     assert list(df.columns) == ["dim", "quantity", "value"]
     t = df.pivot_table(index="dim", columns="quantity", values="value")
-    assert set(t.columns) == {"mixture (dataset)", "mixture (heldout)", "Gaussian upper bound", "exact h(Z)",
-                              "exact h(Z|X)"}
+    assert set(t.columns) == {
+        "mixture (dataset)",
+        "mixture (heldout)",
+        "Gaussian upper bound",
+        "exact h(Z)",
+        "exact h(Z|X)",
+    }
     # max-entropy bound: above the exact h(Z) (sampling error of the covariance is ~0.02 nats at 2000 draws)
     assert np.all(t["Gaussian upper bound"] > t["exact h(Z)"] - 0.02)
     # low dimension: both mixture views within 0.15 nats of the exact value (MC error over X ~ 0.05 per dim)
@@ -148,14 +167,22 @@ def test_toy_entropy_vs_dim_brackets_and_bound():
 
 @pytest.fixture(scope="module")
 def mi():
-    return estimator.toy_mi_vs_dim(dims=(1, 6), n=200, variance=0.4, n_noise=5, n_bins=(4, 256), bin_widths=(0.5,),
-                           doe_steps=40, seed=0)
+    return estimator.toy_mi_vs_dim(
+        dims=(1, 6), n=200, variance=0.4, n_noise=5, n_bins=(4, 256), bin_widths=(0.5,), doe_steps=40, seed=0
+    )
 
 
 def test_toy_mi_vs_dim_columns_and_ceilings(mi):
     assert list(mi.columns) == ["dim", "estimator", "setting", "value", "exact", "log_n", "seconds"]
-    assert set(mi.estimator) == {"ours (dataset)", "ours (heldout)", "binning (bins)", "binning (width)", "edge",
-                                 "doe", "doe.l"}
+    assert set(mi.estimator) == {
+        "ours (dataset)",
+        "ours (heldout)",
+        "binning (bins)",
+        "binning (width)",
+        "edge",
+        "doe",
+        "doe.l",
+    }
     for dim, g in mi.groupby("dim"):
         assert g.exact.iloc[0] == pytest.approx(toy.exact_mi(dim, 0.4), rel=1e-12)
     log_n = math.log(200)
@@ -171,13 +198,15 @@ def test_toy_mi_vs_dim_columns_and_ceilings(mi):
 
 
 def test_toy_mi_vs_dim_is_seeded(mi):
-    again = estimator.toy_mi_vs_dim(dims=(1, 6), n=200, variance=0.4, n_noise=5, n_bins=(4, 256), bin_widths=(0.5,),
-                            doe_steps=40, seed=0)
+    again = estimator.toy_mi_vs_dim(
+        dims=(1, 6), n=200, variance=0.4, n_noise=5, n_bins=(4, 256), bin_widths=(0.5,), doe_steps=40, seed=0
+    )
     cols = ["dim", "estimator", "setting", "value"]
     pd.testing.assert_frame_equal(mi[cols], again[cols])
 
 
 # ----------------------------------------------------------------------------------------------- figures
+
 
 def _line(ax, label):
     """x and y data of the line labelled ``label`` in ``ax``."""

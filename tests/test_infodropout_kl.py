@@ -3,6 +3,7 @@
 Both are closed-form computations, so they are checked against independent closed forms
 (torch.distributions) at float64 round-off level.
 """
+
 import math
 
 import numpy as np
@@ -37,6 +38,7 @@ def _inputs(rng, shape=(200, 7)):
 
 # --------------------------------------------------------------------------- softplus / log-normal prior
 
+
 @pytest.mark.parametrize("mu,sigma", [(0.0, 1.0), (0.7, 0.4), (-1.3, 2.5)])
 def test_softplus_kl_matches_torch_normal_kl(rng, mu, sigma):
     alpha, f = _inputs(rng)
@@ -47,8 +49,10 @@ def test_softplus_kl_matches_torch_normal_kl(rng, mu, sigma):
     assert ours.shape == (alpha.shape[0],)
     np.testing.assert_allclose(ours, ref, rtol=RTOL)
     # KL is invariant under z -> log z: same as the KL between the log-normals themselves
-    ref_ln = kl_divergence(LogNormal(torch.from_numpy(np.log(f)), torch.from_numpy(alpha)),
-                           LogNormal(torch.tensor(mu, dtype=torch.float64), torch.tensor(sigma, dtype=torch.float64)))
+    ref_ln = kl_divergence(
+        LogNormal(torch.from_numpy(np.log(f)), torch.from_numpy(alpha)),
+        LogNormal(torch.tensor(mu, dtype=torch.float64), torch.tensor(sigma, dtype=torch.float64)),
+    )
     np.testing.assert_allclose(ours, ref_ln.sum(1).numpy(), rtol=RTOL)
 
 
@@ -60,11 +64,15 @@ def test_softplus_eq7_form_is_the_printed_formula(rng):
         eq7 = ((alpha**2 + mu**2) / (2 * sigma**2) - np.log(alpha) / sigma - 0.5).sum(1)
         np.testing.assert_allclose(ours, eq7, rtol=RTOL)
         # f is not needed in that form
-        np.testing.assert_allclose(infodropout_kl_softplus(alpha, prior_mean=mu, prior_std=sigma, kl_form="eq7"),
-                                   eq7, rtol=RTOL)
+        np.testing.assert_allclose(
+            infodropout_kl_softplus(alpha, prior_mean=mu, prior_std=sigma, kl_form="eq7"), eq7, rtol=RTOL
+        )
     # with f == 1 (log f = 0) and sigma = 1 both forms agree
-    np.testing.assert_allclose(infodropout_kl_softplus(alpha, np.ones_like(alpha), prior_mean=0.3),
-                               infodropout_kl_softplus(alpha, prior_mean=0.3, kl_form="eq7"), rtol=RTOL)
+    np.testing.assert_allclose(
+        infodropout_kl_softplus(alpha, np.ones_like(alpha), prior_mean=0.3),
+        infodropout_kl_softplus(alpha, prior_mean=0.3, kl_form="eq7"),
+        rtol=RTOL,
+    )
     # the deprecated boolean still works, with a warning
     with pytest.warns(DeprecationWarning, match="kl_form"):
         old = infodropout_kl_softplus(alpha, f, prior_mean=0.3, include_log_mean=False)
@@ -76,15 +84,19 @@ def test_softplus_floor_clamps_f_like_the_reference(rng):
     f = 10.0 ** rng.uniform(-40, 1, size=alpha.shape)  # many units far below the 1e-4 floor
     f[0, 0] = 0.0  # float32 softplus underflow gives exact zeros
     ours = infodropout_kl_softplus(alpha, f)
-    ref = kl_divergence(Normal(torch.from_numpy(np.log(np.maximum(f, 1e-4))), torch.from_numpy(alpha)),
-                        Normal(torch.tensor(0.0, dtype=torch.float64), torch.tensor(1.0, dtype=torch.float64)))
+    ref = kl_divergence(
+        Normal(torch.from_numpy(np.log(np.maximum(f, 1e-4))), torch.from_numpy(alpha)),
+        Normal(torch.tensor(0.0, dtype=torch.float64), torch.tensor(1.0, dtype=torch.float64)),
+    )
     np.testing.assert_allclose(ours, ref.sum(1).numpy(), rtol=RTOL)
     assert np.all(np.isfinite(ours))
     # without the floor the tiny units cost (log f)^2 / 2: far more (the "up to 30 nats apart" of issue 12)
     g = np.where(f == 0, 1e-300, f)
     unclamped = infodropout_kl_softplus(alpha, g, f_floor=0)
-    ref0 = kl_divergence(Normal(torch.from_numpy(np.log(g)), torch.from_numpy(alpha)),
-                         Normal(torch.tensor(0.0, dtype=torch.float64), torch.tensor(1.0, dtype=torch.float64)))
+    ref0 = kl_divergence(
+        Normal(torch.from_numpy(np.log(g)), torch.from_numpy(alpha)),
+        Normal(torch.tensor(0.0, dtype=torch.float64), torch.tensor(1.0, dtype=torch.float64)),
+    )
     np.testing.assert_allclose(unclamped, ref0.sum(1).numpy(), rtol=RTOL)
     assert np.all(unclamped >= ours - 1e-9) and np.max(unclamped - ours) > 30
     with pytest.raises(ValueError, match="f must be > 0"):
@@ -103,6 +115,7 @@ def test_softplus_torch_path_is_differentiable_and_equal(rng):
 
 
 # --------------------------------------------------------------------------- ReLU / log-uniform + point mass
+
 
 @pytest.mark.parametrize("c,q", [(1.0, 1.0), (0.2, 0.3), (5.0, 0.9)])
 def test_relu_kl_matches_negative_gaussian_entropy(rng, c, q):
@@ -158,6 +171,7 @@ def test_infodropout_rejects_bad_input(rng, call, match):
 
 
 # --------------------------------------------------------------------------- variational bound
+
 
 def _labels(rng, n=1000, k=5):
     p = np.array([0.4, 0.3, 0.15, 0.1, 0.05])[:k]
@@ -216,6 +230,7 @@ def test_variational_rejects_bad_input(rng, call, match):
 
 
 # --------------------------------------------------------------------------- layer (loss) == reporting function
+
 
 @pytest.mark.parametrize("kl_form", ["exact", "eq7"])
 @pytest.mark.parametrize("bias", [0.0, -12.0, -50.0, -120.0])  # softplus(-12) ~ 6e-6 < 1e-4; -120 underflows to 0

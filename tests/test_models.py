@@ -4,6 +4,7 @@ Parameter counts are computed by hand from the paper's architectures (ground tru
 fails if a layer size is wrong). Forward passes use width factors < 1 and batch 2 to stay
 fast on CPU.
 """
+
 import math
 
 import pytest
@@ -21,8 +22,7 @@ from ipdrop.dropout import (
 from ipdrop.models import FCNet, FullCNN, LeNet, ResNet18, build_model
 
 INPUTS = {"mnist": (1, 28, 28), "cifar10": (3, 32, 32)}
-KINDS = {"gaussian": GaussianDropout, "information": InformationDropout,
-         "bernoulli": BernoulliDropout, None: NoDropout}
+KINDS = {"gaussian": GaussianDropout, "information": InformationDropout, "bernoulli": BernoulliDropout, None: NoDropout}
 
 
 def _x(dataset, b=2, seed=0):
@@ -71,7 +71,9 @@ def test_parameter_counts_match_paper_architectures():
     # information dropout adds the alpha layer (same size as the 128->32 layer)
     assert _n_params(build_model("fc", "mnist", dropout="information")) == fc + 128 * 32 + 32
     # CIFAR ResNet-18 (11,173,962 with a 512->10 head) + 512->128 bottleneck, 128->10 head
-    assert _n_params(build_model("resnet18", "cifar10")) == 11_173_962 - (512 * 10 + 10) + 512 * 128 + 128 + 128 * 10 + 10
+    assert (
+        _n_params(build_model("resnet18", "cifar10")) == 11_173_962 - (512 * 10 + 10) + 512 * 128 + 128 + 128 * 10 + 10
+    )
 
 
 def test_fullcnn_layout():

@@ -1,4 +1,5 @@
 """Stored representations, estimation after training, the results store and its provenance checks."""
+
 from __future__ import annotations
 
 import json
@@ -36,7 +37,9 @@ def test_reproduce_stores_a_checked_run_and_resumes(tmp_path):
     assert not list(stored.glob("*.pt")) and not (stored / "reps").exists()
     assert runstore.check_stored_run(stored, params) == []
     table = runstore.load_table(stored)
-    assert {"mixture-dataset", "mixture-heldout", "binning-3", "binning-30", "variational", "eval"} <= set(table.estimator)
+    assert {"mixture-dataset", "mixture-heldout", "binning-3", "binning-30", "variational", "eval"} <= set(
+        table.estimator
+    )
     # the dataset view is the MI of X uniform on the sample: at most log N (plus MC error)
     ds = table[(table.estimator == "mixture-dataset") & (table.quantity == "I(X;Z)") & (table.split == "train")]
     assert (ds.value <= np.log(200) + 0.05).all()

@@ -1,5 +1,6 @@
 """ipdrop.chapters.planes (chapters 3-5): the study drivers on tiny configurations, the summaries against hand-made
 tables, and the figures' content."""
+
 import math
 
 import numpy as np
@@ -9,8 +10,17 @@ import pytest
 from ipdrop.chapters import planes
 from ipdrop.training import RESULT_COLUMNS, TrainConfig
 
-TINY = dict(epochs=1, n_train=128, batch_size=32, ip_n_train=64, ip_n_test=64, n_bins=(10,), num_threads=1,
-            device="cpu", eval_batch_size=256)
+TINY = dict(
+    epochs=1,
+    n_train=128,
+    batch_size=32,
+    ip_n_train=64,
+    ip_n_test=64,
+    n_bins=(10,),
+    num_threads=1,
+    device="cpu",
+    eval_batch_size=256,
+)
 
 
 def _hand_table():
@@ -19,13 +29,46 @@ def _hand_table():
     vals = {"a": [0.5, 3.0, 5.0, 4.0, 3.5], "b": [0.5, 1.0, 2.0, 3.0, 4.0]}
     for run, vs in vals.items():
         for e, v in enumerate(vs):
-            rows.append({"run": run, "epoch": e, "split": "train", "estimator": "mixture-dataset",
-                         "quantity": "I(X;Z)", "value": v, "mc_error": 0.1, "n": 100, "d": 4})
+            rows.append(
+                {
+                    "run": run,
+                    "epoch": e,
+                    "split": "train",
+                    "estimator": "mixture-dataset",
+                    "quantity": "I(X;Z)",
+                    "value": v,
+                    "mc_error": 0.1,
+                    "n": 100,
+                    "d": 4,
+                }
+            )
             # binning: maximal at epoch 0 (random network), flat afterwards
-            rows.append({"run": run, "epoch": e, "split": "train", "estimator": "binning-10",
-                         "quantity": "I(X;Z)", "value": 4.6 if e == 0 else 2.0, "mc_error": np.nan, "n": 100, "d": 4})
-            rows.append({"run": run, "epoch": e, "split": "test", "estimator": "eval", "quantity": "accuracy",
-                         "value": 0.1 + 0.2 * e if run == "a" else 0.5, "mc_error": np.nan, "n": 100, "d": None})
+            rows.append(
+                {
+                    "run": run,
+                    "epoch": e,
+                    "split": "train",
+                    "estimator": "binning-10",
+                    "quantity": "I(X;Z)",
+                    "value": 4.6 if e == 0 else 2.0,
+                    "mc_error": np.nan,
+                    "n": 100,
+                    "d": 4,
+                }
+            )
+            rows.append(
+                {
+                    "run": run,
+                    "epoch": e,
+                    "split": "test",
+                    "estimator": "eval",
+                    "quantity": "accuracy",
+                    "value": 0.1 + 0.2 * e if run == "a" else 0.5,
+                    "mc_error": np.nan,
+                    "n": 100,
+                    "d": None,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -82,16 +125,24 @@ def test_bad_inputs():
 
 def test_builders_and_beta_convention():
     st = planes.beta_study(betas=[1.0, 20.0], widths=[0.125, 0.03125], kl_dataset_size=50000, epochs=2)
-    assert st.runs == ["full (x0.125), beta=1", "full (x0.125), beta=20", "small (x0.03125), beta=1",
-                       "small (x0.03125), beta=20"]
+    assert st.runs == [
+        "full (x0.125), beta=1",
+        "full (x0.125), beta=20",
+        "small (x0.03125), beta=1",
+        "small (x0.03125), beta=20",
+    ]
     cfg = st.configs["small (x0.03125), beta=20"]
     assert cfg.model == "fullcnn" and cfg.dropout == "information" and cfg.width == 0.03125
     # paper convention everywhere: loss = CE + beta * KL / kl_dataset_size
     assert cfg.beta == 20.0 and cfg.kl_dataset_size == 50000 and cfg.max_alpha == 0.95
     assert st.settings().loc["small (x0.03125), beta=20", "beta"] == 20.0
     m = planes.mnist_study(fc_variances=(0.2, 0.4), **TINY)
-    assert list(m.runs) == ["LeNet, Gaussian s2=0.2", "LeNet, information", "FC, Gaussian s2=0.2",
-                            "FC, Gaussian s2=0.4"]
+    assert list(m.runs) == [
+        "LeNet, Gaussian s2=0.2",
+        "LeNet, information",
+        "FC, Gaussian s2=0.2",
+        "FC, Gaussian s2=0.4",
+    ]
     assert m.configs["FC, Gaussian s2=0.4"].variance == 0.4
     c = planes.cifar10_study(width=0.125, epochs=1)
     assert c.configs[c.runs[0]].model == "resnet18"
@@ -103,8 +154,17 @@ def test_run_study_tiny_is_seeded_and_tidy():
     df2 = st.run()
     assert list(df1.columns[:5]) == ["run", "network", "dropout_kind", "variance", "epoch"]
     assert set(RESULT_COLUMNS) <= set(df1.columns)
-    assert set(df1["estimator"]) >= {"mixture-dataset", "mixture-heldout", "binning-10", "edge", "knn",
-                                     "variational", "eval", "eval-mc", "optim"}
+    assert set(df1["estimator"]) >= {
+        "mixture-dataset",
+        "mixture-heldout",
+        "binning-10",
+        "edge",
+        "knn",
+        "variational",
+        "eval",
+        "eval-mc",
+        "optim",
+    }
     assert list(df1["run"].unique()) == ["FC, Gaussian s2=0.3"]
     pd.testing.assert_frame_equal(df1, df2)  # same seed, fresh temporary folder: same numbers
     assert df1.attrs["wall_time_s"]["FC, Gaussian s2=0.3"] > 0
@@ -119,8 +179,11 @@ def test_run_study_tiny_is_seeded_and_tidy():
     fig = planes.plot_study_planes(df1, [("mixture-dataset", "edge"), ("kl", "variational")])
     tracked, missing = fig.axes[0], fig.axes[1]
     assert tracked.get_title() == f"{run}\nmixture-dataset / edge"
-    pts = df1[(df1["split"] == "train") & (df1["estimator"] == "mixture-dataset")
-                                       & (df1["quantity"] == "I(X;Z)")].sort_values("epoch")["value"].to_numpy()
+    pts = (
+        df1[(df1["split"] == "train") & (df1["estimator"] == "mixture-dataset") & (df1["quantity"] == "I(X;Z)")]
+        .sort_values("epoch")["value"]
+        .to_numpy()
+    )
     np.testing.assert_allclose(tracked.collections[-1].get_offsets()[:, 0], pts)  # one point per epoch
     assert not missing.axison and "not tracked" in missing.texts[0].get_text()  # kl is not tracked for Gaussian
     plt.close(fig)
@@ -133,8 +196,17 @@ def test_run_study_tiny_is_seeded_and_tidy():
 
 
 def test_run_study_beta_tiny(tmp_path):
-    st = planes.beta_study(betas=[0.1, 20.0], widths=[0.0625], epochs=1, n_train=64, ip_n_train=32, ip_n_test=32,
-                            num_threads=1, device="cpu", eval_batch_size=256)
+    st = planes.beta_study(
+        betas=[0.1, 20.0],
+        widths=[0.0625],
+        epochs=1,
+        n_train=64,
+        ip_n_train=32,
+        ip_n_test=32,
+        num_threads=1,
+        device="cpu",
+        eval_batch_size=256,
+    )
     df = st.run(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["full__x0.0625___beta=0.1", "full__x0.0625___beta=20"]
     assert (tmp_path / "full__x0.0625___beta=20" / "run.json").exists()
@@ -148,8 +220,11 @@ def test_run_study_beta_tiny(tmp_path):
     assert ax.get_title() == "full network (train)" and ax.get_xlabel().startswith("I(X;Z) [nats]")
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["beta=0.1", "beta=20"]
     # the first scatter is beta = 0.1: its x values are the KL bound on the training split, epoch by epoch
-    first = df[(df["beta"] == 0.1) & (df["estimator"] == "kl") & (df["split"] == "train")
-               & (df["quantity"] == "I(X;Z)")].sort_values("epoch")["value"].to_numpy()
+    first = (
+        df[(df["beta"] == 0.1) & (df["estimator"] == "kl") & (df["split"] == "train") & (df["quantity"] == "I(X;Z)")]
+        .sort_values("epoch")["value"]
+        .to_numpy()
+    )
     np.testing.assert_allclose(ax.collections[0].get_offsets()[:, 0], first)
 
     plt.close("all")

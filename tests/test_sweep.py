@@ -4,6 +4,7 @@ The integration tests train the real networks, tiny: FC on the embedded MNIST su
 images, one epoch, a 100-image IP subset. Runs are seeded, so the local process pool and a Dask
 LocalCluster must give *identical* tables (compared exactly with pandas' testing helpers).
 """
+
 from __future__ import annotations
 
 import json
@@ -20,9 +21,21 @@ from ipdrop import sweep
 from ipdrop.aggregate import compression_summary, load_sweep, mean_planes
 from ipdrop.sweep import expand_grid, is_complete, parse_grid, run_name, run_sweep
 
-TINY = dict(model="fc", width=0.25, dataset="mnist", subset="embedded", n_train=300, epochs=1, batch_size=64,
-            ip_n_train=100, ip_n_test=100, eval_batch_size=500, estimators=["mixture-dataset", "binning"], n_noise=2,
-            device="cpu")
+TINY = dict(
+    model="fc",
+    width=0.25,
+    dataset="mnist",
+    subset="embedded",
+    n_train=300,
+    epochs=1,
+    batch_size=64,
+    ip_n_train=100,
+    ip_n_test=100,
+    eval_batch_size=500,
+    estimators=["mixture-dataset", "binning"],
+    n_noise=2,
+    device="cpu",
+)
 GRID = {"seed": [0, 1], "variance": [0.2, 0.4]}
 NAMES = ["seed=0,variance=0.2", "seed=0,variance=0.4", "seed=1,variance=0.2", "seed=1,variance=0.4"]
 
@@ -38,8 +51,9 @@ def counting_target(params, out_dir):
     print(f"bye from {out_dir.name}")
     if params.get("fail"):
         raise RuntimeError(f"planned failure for seed {params['seed']}")
-    (out_dir / "result.json").write_text(json.dumps({"twice": 2 * params["seed"],
-                                                     "omp": os.environ.get("OMP_NUM_THREADS")}))
+    (out_dir / "result.json").write_text(
+        json.dumps({"twice": 2 * params["seed"], "omp": os.environ.get("OMP_NUM_THREADS")})
+    )
 
 
 def interrupting_target(params, out_dir):
@@ -59,17 +73,27 @@ def _calls(root: Path) -> list[str]:
 # --------------------------------------------------------------------------- parsing and naming
 def test_parse_grid_ranges_lists_and_types():
     g = parse_grid(["seed=0..3", "variance=0.2,0.4", "dropout=gaussian", "augment=false", "n_train=300,1e3"])
-    assert g == {"seed": [0, 1, 2, 3], "variance": [0.2, 0.4], "dropout": ["gaussian"], "augment": [False],
-                 "n_train": [300, 1000.0]}
+    assert g == {
+        "seed": [0, 1, 2, 3],
+        "variance": [0.2, 0.4],
+        "dropout": ["gaussian"],
+        "augment": [False],
+        "n_train": [300, 1000.0],
+    }
     assert isinstance(g["seed"][0], int) and isinstance(g["variance"][0], float)
     assert parse_grid("seed=0..1,5 beta=0") == {"seed": [0, 1, 5], "beta": [0]}
     runs = expand_grid(parse_grid("seed=0..1 variance=0.2,0.4"))
-    assert runs == [{"seed": 0, "variance": 0.2}, {"seed": 0, "variance": 0.4},
-                    {"seed": 1, "variance": 0.2}, {"seed": 1, "variance": 0.4}]
+    assert runs == [
+        {"seed": 0, "variance": 0.2},
+        {"seed": 0, "variance": 0.4},
+        {"seed": 1, "variance": 0.2},
+        {"seed": 1, "variance": 0.4},
+    ]
 
 
-@pytest.mark.parametrize("bad", [["seed"], ["seed=3..1"], ["seed=0..x"], ["seed=0,,1"], ["seed="],
-                                 ["seed=0", "seed=1"], ["1x=2"]])
+@pytest.mark.parametrize(
+    "bad", [["seed"], ["seed=3..1"], ["seed=0..x"], ["seed=0,,1"], ["seed="], ["seed=0", "seed=1"], ["1x=2"]]
+)
 def test_parse_grid_rejects(bad):
     with pytest.raises(ValueError):
         parse_grid(bad)
@@ -93,8 +117,7 @@ def test_params_file(tmp_path):
     assert sweep.load_params_file(f) == [{"seed": 0, "variance": 0.2}, {"seed": 1, "variance": 0.4}]
     g = tmp_path / "grid.yaml"
     g.write_text("base: {epochs: 1}\ngrid: 'seed=0..1'\nruns: [{seed: 9, epochs: 2}]\n")
-    assert sweep.load_params_file(g) == [{"epochs": 1, "seed": 0}, {"epochs": 1, "seed": 1},
-                                         {"epochs": 2, "seed": 9}]
+    assert sweep.load_params_file(g) == [{"epochs": 1, "seed": 0}, {"epochs": 1, "seed": 1}, {"epochs": 2, "seed": 9}]
     bad = tmp_path / "bad.yaml"
     bad.write_text("- 3\n")
     with pytest.raises(ValueError, match="expected a dict"):
@@ -130,8 +153,15 @@ def test_bad_inputs_raise_before_anything_runs(tmp_path):
 def test_unreachable_dask_scheduler(tmp_path):
     t0 = time.perf_counter()
     with pytest.raises(ValueError, match="cannot reach the Dask scheduler"):
-        run_sweep(counting_target, {"seed": [0]}, tmp_path / "s", executor="dask",
-                  scheduler="tcp://127.0.0.1:9", dask_timeout=2, progress=False)
+        run_sweep(
+            counting_target,
+            {"seed": [0]},
+            tmp_path / "s",
+            executor="dask",
+            scheduler="tcp://127.0.0.1:9",
+            dask_timeout=2,
+            progress=False,
+        )
     assert time.perf_counter() - t0 < 30
     assert _calls(tmp_path / "s") == []
 
@@ -205,8 +235,7 @@ def test_changed_parameters_of_a_finished_run_are_refused(tmp_path):
     root = tmp_path / "s"
     run_sweep(counting_target, {"seed": [0]}, root, executor="serial", base_params={"scale": 1}, progress=False)
     with pytest.raises(ValueError, match="scale"):
-        run_sweep(counting_target, {"seed": [0]}, root, executor="serial", base_params={"scale": 2},
-                  progress=False)
+        run_sweep(counting_target, {"seed": [0]}, root, executor="serial", base_params={"scale": 2}, progress=False)
 
 
 # --------------------------------------------------------------------------- real training: local pool vs Dask
@@ -254,8 +283,7 @@ def test_resumed_sweep_reruns_nothing(local_sweep):
 def test_dask_local_cluster_gives_the_same_table(local_sweep, tmp_path):
     pytest.importorskip("dask.distributed")
     root, _ = local_sweep
-    rep = run_sweep("train", GRID, tmp_path / "dask", executor="dask", workers=2, base_params=TINY,
-                    progress=False)
+    rep = run_sweep("train", GRID, tmp_path / "dask", executor="dask", workers=2, base_params=TINY, progress=False)
     assert rep.ok and [r.name for r in rep.completed] == NAMES, rep.summary()
     pd.testing.assert_frame_equal(load_sweep(tmp_path / "dask"), load_sweep(root))
 
@@ -266,10 +294,12 @@ def test_dask_existing_cluster_with_thread_workers(tmp_path):
     distributed = pytest.importorskip("dask.distributed")
     root = tmp_path / "s"
     grid = {"seed": [0, 1, 2, 3], "sleep": [0.3]}
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=4, processes=False,
-                                  dashboard_address=None) as cluster:
-        rep = run_sweep(counting_target, grid, root, executor="dask", scheduler=cluster.scheduler_address,
-                        progress=False)
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=4, processes=False, dashboard_address=None
+    ) as cluster:
+        rep = run_sweep(
+            counting_target, grid, root, executor="dask", scheduler=cluster.scheduler_address, progress=False
+        )
         assert rep.ok and len(rep.completed) == 4, rep.summary()
         rep = run_sweep(counting_target, grid, root, executor="dask", scheduler=cluster, progress=False)
         assert len(rep.skipped) == 4
@@ -282,7 +312,7 @@ def test_dask_existing_cluster_with_thread_workers(tmp_path):
 
 
 # --------------------------------------------------------------------------- notebook target
-NOTEBOOK = textwrap.dedent('''\
+NOTEBOOK = textwrap.dedent("""\
     ---
     jupytext:
       text_representation:
@@ -307,7 +337,7 @@ NOTEBOOK = textwrap.dedent('''\
     import json, pathlib
     pathlib.Path(out_dir, "nb_result.json").write_text(json.dumps({"value": seed * scale}))
     ```
-    ''')
+    """)
 
 
 def test_notebook_target(tmp_path):
@@ -319,12 +349,26 @@ def test_notebook_target(tmp_path):
     root = tmp_path / "s"
     with pytest.raises(ValueError, match=r"unknown parameter\(s\) \['sed'\]"):
         run_sweep("notebook:tiny", {"sed": [1]}, root, notebooks_dir=nbdir, progress=False)
-    rep = run_sweep("notebook:tiny", {"seed": [3]}, root, executor="serial", base_params={"scale": 2.0},
-                    notebooks_dir=nbdir, progress=False)
+    rep = run_sweep(
+        "notebook:tiny",
+        {"seed": [3]},
+        root,
+        executor="serial",
+        base_params={"scale": 2.0},
+        notebooks_dir=nbdir,
+        progress=False,
+    )
     assert rep.ok, rep.summary()
     run = root / "seed=3"
     assert json.loads((run / "nb_result.json").read_text()) == {"value": 6.0}
     assert (run / "tiny.ipynb").is_file() and is_complete(run)
-    rep = run_sweep("notebook:tiny", {"seed": [3]}, root, executor="serial", base_params={"scale": 2.0},
-                    notebooks_dir=nbdir, progress=False)
+    rep = run_sweep(
+        "notebook:tiny",
+        {"seed": [3]},
+        root,
+        executor="serial",
+        base_params={"scale": 2.0},
+        notebooks_dir=nbdir,
+        progress=False,
+    )
     assert [r.name for r in rep.skipped] == ["seed=3"]

@@ -1,4 +1,5 @@
 """InformationPlaneTracker: API contract and estimates against closed-form ground truth."""
+
 import math
 
 import numpy as np
@@ -210,7 +211,13 @@ def test_plot_information_plane_from_tracker_table():
     rows = []
     for epoch in range(4):
         rows += [
-            {"epoch": epoch, "split": "train", "estimator": "mixture-dataset", "quantity": "I(X;Z)", "value": 5.0 - epoch},
+            {
+                "epoch": epoch,
+                "split": "train",
+                "estimator": "mixture-dataset",
+                "quantity": "I(X;Z)",
+                "value": 5.0 - epoch,
+            },
             {"epoch": epoch, "split": "train", "estimator": "edge", "quantity": "I(Y;Z)", "value": 0.5 * epoch},
             {"epoch": epoch, "split": "train", "estimator": "binning-30", "quantity": "I(X;Z)", "value": 6.9},
             {"epoch": epoch, "split": "train", "estimator": "binning-30", "quantity": "I(Y;Z)", "value": 2.3},
@@ -267,8 +274,16 @@ def test_binning_ref_rows_equal_the_reference_functions():
         InformationPlaneTracker(["binning-ref"])
 
 
-@pytest.mark.parametrize("name, match", [("binning-ref-1", ">= 2"), ("binning-ref-x", "binning-ref"),
-                                         ("binning-1", ">= 2"), ("mixture-X1", "mixture"), ("knn-3", "unknown")])
+@pytest.mark.parametrize(
+    "name, match",
+    [
+        ("binning-ref-1", ">= 2"),
+        ("binning-ref-x", "binning-ref"),
+        ("binning-1", ">= 2"),
+        ("mixture-X1", "mixture"),
+        ("knn-3", "unknown"),
+    ],
+)
 def test_estimator_names_are_validated(name, match):
     with pytest.raises(ValueError, match=match):
         parse_estimators([name])

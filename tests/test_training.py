@@ -3,6 +3,7 @@
 Every run here is tiny (FC network, 500 embedded MNIST training images, IP on 200 + 200 samples,
 one thread) so the file stays well under a minute on a shared 2-core CPU.
 """
+
 import json
 import math
 
@@ -13,8 +14,22 @@ import torch
 
 from ipdrop.training import RESULT_COLUMNS, RunConflictError, TrainConfig, load_results, run, train
 
-TINY = dict(model="fc", dataset="mnist", dropout="gaussian", variance=0.2, epochs=2, n_train=500, ip_n_train=200,
-            ip_n_test=200, batch_size=50, lr=0.1, n_bins=(10, 30), n_noise=2, seed=3, num_threads=1)
+TINY = dict(
+    model="fc",
+    dataset="mnist",
+    dropout="gaussian",
+    variance=0.2,
+    epochs=2,
+    n_train=500,
+    ip_n_train=200,
+    ip_n_test=200,
+    batch_size=50,
+    lr=0.1,
+    n_bins=(10, 30),
+    n_noise=2,
+    seed=3,
+    num_threads=1,
+)
 
 
 class _Crash(Exception):
@@ -32,24 +47,28 @@ def two_epochs(tmp_path_factory):
 
 # --------------------------------------------------------------------------- config validation
 
-@pytest.mark.parametrize("changes, match", [
-    ({"model": "vgg"}, "unknown model 'vgg'"),
-    ({"dataset": "svhn"}, "unknown dataset 'svhn'"),
-    ({"variance": 0.0}, "variance must be finite and > 0"),
-    ({"variance": -0.3}, "variance must be finite and > 0"),
-    ({"beta": -1.0}, "beta must be finite and >= 0"),
-    ({"dropout": "spike"}, "unknown dropout 'spike'"),
-    ({"schedule": "linear"}, "unknown schedule"),
-    ({"epochs": 2, "ip_epochs": (0, 5)}, "beyond epochs=2"),
-    ({"ip_epochs": "sometimes"}, "ip_epochs"),
-    ({"estimators": ("mixture",), "dropout": "information"}, "needs Gaussian dropout"),
-    ({"estimators": ("kl",)}, "needs information dropout"),
-    ({"estimators": ("magic",)}, "unknown estimator 'magic'"),
-    ({"n_bins": (1,)}, "n_bins"),
-    ({"lr": "fast"}, "lr must be a number"),
-    ({"batch_size": 1.5}, "batch_size must be an integer"),
-    ({"momentum": 1.0}, "momentum"),
-])
+
+@pytest.mark.parametrize(
+    "changes, match",
+    [
+        ({"model": "vgg"}, "unknown model 'vgg'"),
+        ({"dataset": "svhn"}, "unknown dataset 'svhn'"),
+        ({"variance": 0.0}, "variance must be finite and > 0"),
+        ({"variance": -0.3}, "variance must be finite and > 0"),
+        ({"beta": -1.0}, "beta must be finite and >= 0"),
+        ({"dropout": "spike"}, "unknown dropout 'spike'"),
+        ({"schedule": "linear"}, "unknown schedule"),
+        ({"epochs": 2, "ip_epochs": (0, 5)}, "beyond epochs=2"),
+        ({"ip_epochs": "sometimes"}, "ip_epochs"),
+        ({"estimators": ("mixture",), "dropout": "information"}, "needs Gaussian dropout"),
+        ({"estimators": ("kl",)}, "needs information dropout"),
+        ({"estimators": ("magic",)}, "unknown estimator 'magic'"),
+        ({"n_bins": (1,)}, "n_bins"),
+        ({"lr": "fast"}, "lr must be a number"),
+        ({"batch_size": 1.5}, "batch_size must be an integer"),
+        ({"momentum": 1.0}, "momentum"),
+    ],
+)
 def test_config_rejects_bad_values(changes, match):
     with pytest.raises(ValueError, match=match):
         TrainConfig.from_dict({**TINY, **changes})
@@ -69,6 +88,7 @@ def test_config_roundtrip_and_normalisation():
 
 # --------------------------------------------------------------------------- a run folder
 
+
 def test_two_epoch_run_writes_tidy_table(two_epochs):
     out, df, rng_before, rng_after = two_epochs
     assert {p.name for p in out.iterdir()} >= {"config.json", "results.csv", "checkpoint.pt", "run.json"}
@@ -81,10 +101,22 @@ def test_two_epoch_run_writes_tidy_table(two_epochs):
     assert list(df.columns) == list(RESULT_COLUMNS)
     assert sorted(df.epoch.unique()) == [0, 1, 2]
     combos = set(zip(df.estimator, df.quantity))
-    expected = {("mixture-dataset", "I(X;Z)"), ("mixture-dataset", "h(Z)"), ("mixture-dataset", "h(Z|X)"),
-                ("mixture-heldout", "I(X;Z)"), ("binning-10", "I(X;Z)"), ("binning-30", "I(Y;Z)"),
-                ("edge", "I(Y;Z)"), ("knn", "I(Y;Z)"), ("variational", "I(Y;Z)"),
-                ("eval", "loss"), ("eval", "accuracy"), ("eval-mc", "accuracy"), ("optim", "loss"), ("optim", "lr")}
+    expected = {
+        ("mixture-dataset", "I(X;Z)"),
+        ("mixture-dataset", "h(Z)"),
+        ("mixture-dataset", "h(Z|X)"),
+        ("mixture-heldout", "I(X;Z)"),
+        ("binning-10", "I(X;Z)"),
+        ("binning-30", "I(Y;Z)"),
+        ("edge", "I(Y;Z)"),
+        ("knn", "I(Y;Z)"),
+        ("variational", "I(Y;Z)"),
+        ("eval", "loss"),
+        ("eval", "accuracy"),
+        ("eval-mc", "accuracy"),
+        ("optim", "loss"),
+        ("optim", "lr"),
+    }
     assert expected <= combos, expected - combos
     # every IP estimate exists for every epoch and both splits
     ip = df[df.quantity.isin(["I(X;Z)", "I(Y;Z)"])]
@@ -157,8 +189,19 @@ def test_bad_config_writes_nothing(tmp_path):
 
 
 def test_information_dropout_run_records_kl(tmp_path):
-    cfg = TrainConfig(**{**TINY, "dropout": "information", "beta": 0.01, "epochs": 1, "ip_epochs": "last",
-                         "estimators": ("kl", "variational"), "n_train": 200, "ip_n_train": 100, "ip_n_test": 100})
+    cfg = TrainConfig(
+        **{
+            **TINY,
+            "dropout": "information",
+            "beta": 0.01,
+            "epochs": 1,
+            "ip_epochs": "last",
+            "estimators": ("kl", "variational"),
+            "n_train": 200,
+            "ip_n_train": 100,
+            "ip_n_test": 100,
+        }
+    )
     df = train(cfg, tmp_path / "info", progress=True)  # also exercises the progress bars
     kl = df[(df.estimator == "kl") & (df.quantity == "I(X;Z)")]
     assert sorted(kl.split) == ["test", "train"] and (kl.epoch == 1).all()
@@ -189,8 +232,7 @@ def test_evaluation_freezes_batch_norm_and_uses_mc_dropout():
     tracker = InformationPlaneTracker(["variational"])
     tracker.increment(0)
     kw = dict(device=torch.device("cpu"), batch_size=16, split="test", tracker=tracker, ip_index=np.arange(0, 40, 2))
-    det = [_evaluate(model, x, y, mc_samples=0, **{k: v for k, v in kw.items() if k != "tracker"})
-           for _ in range(2)]
+    det = [_evaluate(model, x, y, mc_samples=0, **{k: v for k, v in kw.items() if k != "tracker"}) for _ in range(2)]
     mc = [_evaluate(model, x, y, mc_samples=1, **kw if i == 0 else {**kw, "tracker": None}) for i in range(2)]
     assert det[0] == det[1]  # dropout off: deterministic
     assert mc[0] != mc[1]  # Monte-Carlo dropout: noisy passes
@@ -215,8 +257,12 @@ def test_augmentation_is_a_seeded_crop_and_flip():
     assert torch.equal(out, _augment(x, torch.Generator().manual_seed(0)))  # reproducible from the generator
     padded = torch.nn.functional.pad(x, (4, 4, 4, 4))
     for b in range(len(x)):  # every output is a window of the zero-padded image, possibly mirrored
-        windows = [w for dy in range(9) for dx in range(9)
-                   for w in (padded[b, :, dy:dy + 8, dx:dx + 8], padded[b, :, dy:dy + 8, dx:dx + 8].flip(-1))]
+        windows = [
+            w
+            for dy in range(9)
+            for dx in range(9)
+            for w in (padded[b, :, dy : dy + 8, dx : dx + 8], padded[b, :, dy : dy + 8, dx : dx + 8].flip(-1))
+        ]
         assert any(torch.equal(out[b], w) for w in windows)
 
 
@@ -226,20 +272,42 @@ def test_beta_convention_end_to_end(tmp_path):
     from ipdrop import studies
     from ipdrop.cli import build_parser
 
-    args = build_parser().parse_args(["train", "--out", str(tmp_path / "x"), "--model", "fullcnn", "--dataset",
-                                      "cifar10", "--dropout", "information", "--beta", "3",
-                                      "--kl-dataset-size", "50000"])
+    args = build_parser().parse_args(
+        [
+            "train",
+            "--out",
+            str(tmp_path / "x"),
+            "--model",
+            "fullcnn",
+            "--dataset",
+            "cifar10",
+            "--dropout",
+            "information",
+            "--beta",
+            "3",
+            "--kl-dataset-size",
+            "50000",
+        ]
+    )
     st = studies.beta_study(betas=[3.0], widths=[0.125], kl_dataset_size=50000, epochs=1)
     cfg = st.configs[st.runs[0]]
     assert (args.beta, args.kl_dataset_size) == (cfg.beta, cfg.kl_dataset_size) == (3.0, 50000)
-    base = dict(model="fc", dataset="mnist", dropout="information", epochs=1, n_train=300, batch_size=100,
-                ip_epochs="none", num_threads=1)
+    base = dict(
+        model="fc",
+        dataset="mnist",
+        dropout="information",
+        epochs=1,
+        n_train=300,
+        batch_size=100,
+        ip_epochs="none",
+        num_threads=1,
+    )
     a = train(TrainConfig(**base, beta=3.0, kl_dataset_size=1), tmp_path / "a", progress=False)
     b = train(TrainConfig(**base, beta=3000.0, kl_dataset_size=1000), tmp_path / "b", progress=False)
     c = train(TrainConfig(**base, beta=3.0, kl_dataset_size=1000), tmp_path / "c", progress=False)
     la, lb, lc = (d[(d.estimator == "optim") & (d.quantity == "loss")].value.iloc[0] for d in (a, b, c))
     assert la == lb  # beta / N_train is what the loss sees
-    assert lc < la   # a 1000x smaller KL weight gives a smaller training loss
+    assert lc < la  # a 1000x smaller KL weight gives a smaller training loss
 
 
 def test_bernoulli_dropout_takes_a_drop_rate():

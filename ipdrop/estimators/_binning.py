@@ -37,6 +37,7 @@ Bin indices are stored in the smallest unsigned dtype (uint8 for <= 256 bins) an
 byte string (``numpy.void``), so one :func:`numpy.unique` groups the N patterns exactly (no hashing, no
 Python loop). N = 60,000 x d = 512 takes well under a second (see ``benchmarks/bench_edge.py``).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -66,6 +67,7 @@ _ROW_CHUNK = 8192
 
 
 # --------------------------------------------------------------------------- helpers shared with EDGE
+
 
 def entropy_from_counts(counts: ArrayLike) -> float:
     """Plug-in (maximum-likelihood) entropy in nats of the empirical distribution with the given counts."""
@@ -158,6 +160,7 @@ def _joint_with_labels(inverse: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 # --------------------------------------------------------------------------- quantisation
 
+
 def _resolve_bins(n_bins, bin_width):
     if n_bins is not None and bin_width is not None:
         raise ValueError(f"give either n_bins or bin_width, not both (got n_bins={n_bins!r}, bin_width={bin_width!r})")
@@ -183,8 +186,9 @@ def _resolve_range(z: np.ndarray, value_range):
     return lo, hi, "value_range argument"
 
 
-def quantize(z: ArrayLike, n_bins: int | None = None, bin_width: float | None = None, value_range=None,
-             name: str = "z") -> tuple[np.ndarray, dict]:
+def quantize(
+    z: ArrayLike, n_bins: int | None = None, bin_width: float | None = None, value_range=None, name: str = "z"
+) -> tuple[np.ndarray, dict]:
     """Bin every entry of ``z`` on one grid shared by all columns.
 
     Returns ``(codes, info)``: integer bin indices ``(n, d)`` (smallest unsigned dtype that fits) and a dict
@@ -201,21 +205,25 @@ def quantize(z: ArrayLike, n_bins: int | None = None, bin_width: float | None = 
         with np.errstate(over="ignore"):
             cells = np.floor((hi - lo) / width) + 1.0  # edges lo + k*w; hi falls in the last bin
         if not np.isfinite(cells) or cells > _MAX_BINS:
-            raise ValueError(f"bin_width={bin_width!r} gives {cells:.3g} bins over the range [{lo:.6g}, {hi:.6g}]; "
-                             "at most 2**53 bins can be indexed exactly: use a larger bin_width")
+            raise ValueError(
+                f"bin_width={bin_width!r} gives {cells:.3g} bins over the range [{lo:.6g}, {hi:.6g}]; "
+                "at most 2**53 bins can be indexed exactly: use a larger bin_width"
+            )
         n_cells = max(1, int(cells))
-    dtype = np.uint8 if n_cells <= 2**8 else np.uint16 if n_cells <= 2**16 else np.uint32 if n_cells <= 2**32 else np.int64
+    dtype = (
+        np.uint8 if n_cells <= 2**8 else np.uint16 if n_cells <= 2**16 else np.uint32 if n_cells <= 2**32 else np.int64
+    )
     codes = np.empty(z.shape, dtype=dtype)
     n_clipped = 0
     for i0 in range(0, z.shape[0], _ROW_CHUNK):  # row chunks: small temporaries, cache friendly
-        zc = z[i0:i0 + _ROW_CHUNK]
+        zc = z[i0 : i0 + _ROW_CHUNK]
         if value_range is not None:
             n_clipped += int(np.count_nonzero(zc < lo) + np.count_nonzero(zc > hi))
         t = zc - lo
         t /= width
         np.floor(t, out=t)
         np.clip(t, 0, n_cells - 1, out=t)  # hi itself (index n_bins) belongs to the last bin
-        codes[i0:i0 + _ROW_CHUNK] = t
+        codes[i0 : i0 + _ROW_CHUNK] = t
     info = {
         "range_lo": lo,
         "range_hi": hi,
@@ -230,7 +238,10 @@ def quantize(z: ArrayLike, n_bins: int | None = None, bin_width: float | None = 
 
 # --------------------------------------------------------------------------- functional API
 
-def binning_mi_xz(z: ArrayLike, n_bins: int | None = None, bin_width: float | None = None, value_range=None) -> MIResult:
+
+def binning_mi_xz(
+    z: ArrayLike, n_bins: int | None = None, bin_width: float | None = None, value_range=None
+) -> MIResult:
     """I(X;Ẑ) = H(Ẑ) for a deterministic representation ``z = f(x)``, X uniform on the sample (nats).
 
     Parameters
@@ -249,11 +260,19 @@ def binning_mi_xz(z: ArrayLike, n_bins: int | None = None, bin_width: float | No
     _, counts = group_rows(codes)
     h = entropy_from_counts(counts)
     info.update(n_patterns=int(counts.size), log_n=float(np.log(n)))
-    return MIResult(value=h, estimator="binning", quantity="I(X;Z_binned) = H(Z_binned), X uniform on the sample (<= log N)",
-                    n=n, d=d, details=info)
+    return MIResult(
+        value=h,
+        estimator="binning",
+        quantity="I(X;Z_binned) = H(Z_binned), X uniform on the sample (<= log N)",
+        n=n,
+        d=d,
+        details=info,
+    )
 
 
-def binning_mi_yz(z: ArrayLike, y: ArrayLike, n_bins: int | None = None, bin_width: float | None = None, value_range=None) -> MIResult:
+def binning_mi_yz(
+    z: ArrayLike, y: ArrayLike, n_bins: int | None = None, bin_width: float | None = None, value_range=None
+) -> MIResult:
     """I(Y;Ẑ) = H(Ẑ) - H(Ẑ|Y) with integer class labels ``y`` (never binned) and ``z`` binned (nats).
 
     Parameters as :func:`binning_mi_xz`; ``y`` is ``(n_samples,)`` integer labels.
@@ -267,12 +286,19 @@ def binning_mi_yz(z: ArrayLike, y: ArrayLike, n_bins: int | None = None, bin_wid
     h_zy = entropy_from_counts(_joint_with_labels(inverse, labels))
     value = max(h_z + h_y - h_zy, 0.0)  # >= 0 exactly; max() only removes -1e-16 rounding
     info.update(n_patterns=int(counts.size), h_z=h_z, h_y=h_y, h_zy=h_zy, h_z_given_y=h_zy - h_y)
-    return MIResult(value=value, estimator="binning", quantity="I(Y;Z_binned), labels discrete, X uniform on the sample",
-                    n=n, d=d, details=info)
+    return MIResult(
+        value=value,
+        estimator="binning",
+        quantity="I(Y;Z_binned), labels discrete, X uniform on the sample",
+        n=n,
+        d=d,
+        details=info,
+    )
 
 
-def binning_mi_xy(x: ArrayLike, y: ArrayLike, n_bins: int | None = None, bin_width: float | None = None, x_range=None,
-                  y_range=None) -> MIResult:
+def binning_mi_xy(
+    x: ArrayLike, y: ArrayLike, n_bins: int | None = None, bin_width: float | None = None, x_range=None, y_range=None
+) -> MIResult:
     """Plug-in MI of two binned continuous variables: H(X̂) + H(Ŷ) - H(X̂,Ŷ) (nats).
 
     ``x`` and ``y`` are each binned on their own grid (own range, same ``n_bins`` / ``bin_width``).
@@ -288,8 +314,14 @@ def binning_mi_xy(x: ArrayLike, y: ArrayLike, n_bins: int | None = None, bin_wid
     hx, hy, hxy = entropy_from_counts(cnt_x), entropy_from_counts(cnt_y), entropy_from_counts(joint)
     details = {f"x_{k}": v for k, v in ix.items()} | {f"y_{k}": v for k, v in iy.items()}
     details.update(h_x=hx, h_y=hy, h_xy=hxy)
-    return MIResult(value=max(hx + hy - hxy, 0.0), estimator="binning", quantity="I(X_binned;Y_binned), plug-in",
-                    n=n, d=cx.shape[1], details=details)
+    return MIResult(
+        value=max(hx + hy - hxy, 0.0),
+        estimator="binning",
+        quantity="I(X_binned;Y_binned), plug-in",
+        n=n,
+        d=cx.shape[1],
+        details=details,
+    )
 
 
 def check_consistent(a: np.ndarray, b: np.ndarray) -> int:
@@ -300,6 +332,7 @@ def check_consistent(a: np.ndarray, b: np.ndarray) -> int:
 
 
 # --------------------------------------------------------------------------- binning as the paper's code runs it
+
 
 def reference_noisy(f_x: ArrayLike, variance: float, seed: int | np.random.Generator = 0) -> np.ndarray:
     """One noisy draw Z = f(X) * D per input, D ~ N(1, variance) elementwise (``variance`` = Var(D)), seeded.
@@ -317,10 +350,15 @@ def _reference_codes(z: np.ndarray, num_of_bins: int) -> tuple[np.ndarray, np.nd
     edges = np.linspace(lo, hi, num_of_bins)
     codes = np.digitize(z, edges)  # 0..num_of_bins; the layer maximum gets index num_of_bins on its own
     dtype = np.uint8 if num_of_bins < 2**8 else np.uint16 if num_of_bins < 2**16 else np.int64
-    info = {"range_lo": lo, "range_hi": hi, "range_source": "observed global min/max over all units",
-            "num_of_bins": int(num_of_bins), "n_bins": int(max(num_of_bins - 1, 1)),
-            "binning": "reference: edges linspace(min, max, num_of_bins), np.digitize (num_of_bins - 1 bins "
-                       "plus the maximum in its own cell)"}
+    info = {
+        "range_lo": lo,
+        "range_hi": hi,
+        "range_source": "observed global min/max over all units",
+        "num_of_bins": int(num_of_bins),
+        "n_bins": int(max(num_of_bins - 1, 1)),
+        "binning": "reference: edges linspace(min, max, num_of_bins), np.digitize (num_of_bins - 1 bins "
+        "plus the maximum in its own cell)",
+    }
     return codes.astype(dtype), edges, info
 
 
@@ -340,9 +378,14 @@ def binning_ref_mi_xz(z: ArrayLike, num_of_bins: int = 30) -> MIResult:
     n, d = codes.shape
     _, counts = group_rows(codes)
     info.update(n_patterns=int(counts.size), log_n=float(np.log(n)))
-    return MIResult(value=entropy_from_counts(counts), estimator="binning-ref",
-                    quantity="I(X;Z_binned) = H(Z_binned), reference binning, X uniform on the sample (<= log N)",
-                    n=n, d=d, details=info)
+    return MIResult(
+        value=entropy_from_counts(counts),
+        estimator="binning-ref",
+        quantity="I(X;Z_binned) = H(Z_binned), reference binning, X uniform on the sample (<= log N)",
+        n=n,
+        d=d,
+        details=info,
+    )
 
 
 def binning_ref_mi_yz(z: ArrayLike, y: ArrayLike, num_of_bins: int = 30, bin_labels: bool = False) -> MIResult:
@@ -363,15 +406,27 @@ def binning_ref_mi_yz(z: ArrayLike, y: ArrayLike, num_of_bins: int = 30, bin_lab
     h_z = entropy_from_counts(counts)
     h_y = entropy_from_counts(np.unique(labels, return_counts=True)[1])
     h_zy = entropy_from_counts(_joint_with_labels(inverse, labels))
-    info.update(n_patterns=int(counts.size), h_z=h_z, h_y=h_y, h_zy=h_zy, bin_labels=bool(bin_labels),
-                n_label_cells=int(np.unique(labels).size))
+    info.update(
+        n_patterns=int(counts.size),
+        h_z=h_z,
+        h_y=h_y,
+        h_zy=h_zy,
+        bin_labels=bool(bin_labels),
+        n_label_cells=int(np.unique(labels).size),
+    )
     what = "labels binned with the same edges" if bin_labels else "labels discrete"
-    return MIResult(value=max(h_z + h_y - h_zy, 0.0), estimator="binning-ref",
-                    quantity=f"I(Y;Z_binned), reference binning, {what}, X uniform on the sample",
-                    n=n, d=d, details=info)
+    return MIResult(
+        value=max(h_z + h_y - h_zy, 0.0),
+        estimator="binning-ref",
+        quantity=f"I(Y;Z_binned), reference binning, {what}, X uniform on the sample",
+        n=n,
+        d=d,
+        details=info,
+    )
 
 
 # --------------------------------------------------------------------------- estimator classes
+
 
 class BinningMI(MIEstimator):
     """Binning estimate of I(X;Ẑ) = H(Ẑ) (X uniform on the sample, deterministic representation).
@@ -396,8 +451,10 @@ class BinningMI(MIEstimator):
     def estimate(self, z: ArrayLike, y: ArrayLike | None = None) -> MIResult:
         """I(X;Ẑ) in nats; ``y`` must be None (use :meth:`estimate_yz` for I(Y;Ẑ))."""
         if y is not None:
-            raise ValueError("BinningMI.estimate(z) estimates I(X;Z) and takes no y; for I(Y;Z) use "
-                             "BinningMI.estimate_yz(z, y) or BinningLabelMI().estimate(z, y)")
+            raise ValueError(
+                "BinningMI.estimate(z) estimates I(X;Z) and takes no y; for I(Y;Z) use "
+                "BinningMI.estimate_yz(z, y) or BinningLabelMI().estimate(z, y)"
+            )
         return binning_mi_xz(z, self.n_bins, self.bin_width, self.value_range)
 
     def estimate_yz(self, z: ArrayLike, y: ArrayLike) -> MIResult:

@@ -33,6 +33,7 @@ relative errors -4% to -18%, mean -9.8%; about -8% of it is the excess cross-ent
 ``x`` and ``y`` are standardised with training-split statistics (an affine map of y shifts both cross-entropies by
 the same log-scale, so the estimate is unchanged; the reported entropies are converted back to the original units).
 """
+
 from __future__ import annotations
 
 import math
@@ -64,6 +65,7 @@ _EXPLODE_NATS = 1e4  # |loss| per sample beyond this (times 1 + d_y for DoE) cou
 
 # --------------------------------------------------------------------------- shared helpers (also used by MINE)
 
+
 def _check_choice(value, name, choices):
     if value not in choices:
         raise ValueError(f"{name} must be one of {list(choices)}; got {value!r}")
@@ -72,8 +74,9 @@ def _check_choice(value, name, choices):
 
 def _require_y(y, estimator: str):
     if y is None:
-        raise ValueError(f"{estimator}.estimate(x, y) needs y: it estimates I(X;Y) between two continuous "
-                         "variables; got y=None")
+        raise ValueError(
+            f"{estimator}.estimate(x, y) needs y: it estimates I(X;Y) between two continuous variables; got y=None"
+        )
     return y
 
 
@@ -160,6 +163,7 @@ def _check_common(hidden, layers, lr, steps, batch_size, clip, eval_every, activ
 
 # --------------------------------------------------------------------------- densities
 
+
 def _component_log_density(y, loc, log_scale, family):
     """Per-coordinate, per-component log-density. ``y`` (B,1,d); loc/log_scale (B,K,d) or (K,d)."""
     import torch.nn.functional as F
@@ -218,6 +222,7 @@ def _make_doe_modules(d_x, d_y, family, n_components, hidden, layers, activation
 
 
 # --------------------------------------------------------------------------- estimator
+
 
 class DoE(MIEstimator):
     """Difference-of-entropies estimator I(X;Y) ~ CE_q(Y) - CE_q(Y|X) (McAllester & Stratos, 2020).
@@ -312,7 +317,13 @@ class DoE(MIEstimator):
         family = _check_choice(self.parametrization, "parametrization", tuple(_FAMILIES))
         K = check_int(self.n_components, "n_components", minimum=1)
         hidden, layers, lr, steps, batch_size, clip, eval_every = _check_common(
-            self.hidden, self.layers, self.lr, self.steps, self.batch_size, self.clip, self.eval_every,
+            self.hidden,
+            self.layers,
+            self.lr,
+            self.steps,
+            self.batch_size,
+            self.clip,
+            self.eval_every,
             self.activation,
         )
         early = self.val_size is not None and self.val_size != 0
@@ -354,8 +365,8 @@ class DoE(MIEstimator):
         @torch.no_grad()
         def cross_entropies(X, Y, chunk=65536):
             n = len(X)
-            hy = torch.cat([marg(Y[i:i + chunk]) for i in range(0, n, chunk)]).double()
-            hyx = torch.cat([cond(X[i:i + chunk], Y[i:i + chunk]) for i in range(0, n, chunk)]).double()
+            hy = torch.cat([marg(Y[i : i + chunk]) for i in range(0, n, chunk)]).double()
+            hyx = torch.cat([cond(X[i : i + chunk], Y[i : i + chunk]) for i in range(0, n, chunk)]).double()
             return hy.cpu().numpy(), hyx.cpu().numpy()
 
         # Divergence guard: in standardised units CE_q(Y) + CE_q(Y|X) starts near 2 * 1.42 nats per coordinate
@@ -436,8 +447,9 @@ class DoE(MIEstimator):
                 "curve": curve,
                 "train_loss": train_loss,
                 "val_loss": val_loss,
-                "best_step": ({k: v[1] for k, v in best.items()} if early
-                              else {"marginal": stopped, "conditional": stopped}),
+                "best_step": (
+                    {k: v[1] for k, v in best.items()} if early else {"marginal": stopped, "conditional": stopped}
+                ),
                 "stopped_step": stopped,
                 "n_train": n_train,
                 "n_val": n_val,

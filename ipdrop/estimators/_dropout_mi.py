@@ -43,6 +43,7 @@ zeros are floored at 2^-150 instead of being treated as a pattern).
 Errors: ``mc_error`` is the Monte-Carlo standard error over the noise draws (inputs fixed); ``stderr`` /
 ``details["input_spread_se"]`` is the spread over inputs / sqrt(N), an input-sampling measure, not an MC error.
 """
+
 from __future__ import annotations
 
 import math
@@ -160,11 +161,13 @@ def conditional_entropy(f_x, variance: float) -> MIResult:
 
 
 def _unseen_message(mode: str, count: int, total: int, n: int) -> str:
-    return (f"{mode} mode: {count} of {total} noisy samples have a zero pattern (set of inactive units) that no "
-            f"{'other ' if mode == 'heldout' else ''}centre shares, so the mixture density there is 0 and -log p is "
-            f"infinite; the population MI cannot be estimated this way (patterns are too diverse for N={n}). "
-            f"Use mode='dataset' (MI of X uniform on the sample, <= log N)"
-            + (" or a larger n_centers" if mode == "paper" else ""))
+    return (
+        f"{mode} mode: {count} of {total} noisy samples have a zero pattern (set of inactive units) that no "
+        f"{'other ' if mode == 'heldout' else ''}centre shares, so the mixture density there is 0 and -log p is "
+        f"infinite; the population MI cannot be estimated this way (patterns are too diverse for N={n}). "
+        f"Use mode='dataset' (MI of X uniform on the sample, <= log N)"
+        + (" or a larger n_centers" if mode == "paper" else "")
+    )
 
 
 def _check_patterns_covered(f: np.ndarray, modes, n_centers: int, n_noise: int) -> None:
@@ -288,9 +291,20 @@ class GaussianDropoutMI(MIEstimator):
 
     name = "gaussian_dropout"
 
-    def __init__(self, variance: float, n_noise: int = 10, mode: str = "dataset", n_centers: int = 1000,
-                 chunk_size: int = 2048, device="auto", dtype=None, seed=0, progress: bool = False,
-                 method: str = "auto", zero_patterns: bool = True):
+    def __init__(
+        self,
+        variance: float,
+        n_noise: int = 10,
+        mode: str = "dataset",
+        n_centers: int = 1000,
+        chunk_size: int = 2048,
+        device="auto",
+        dtype=None,
+        seed=0,
+        progress: bool = False,
+        method: str = "auto",
+        zero_patterns: bool = True,
+    ):
         self.variance = variance
         self.n_noise = n_noise
         self.mode = mode
@@ -311,8 +325,10 @@ class GaussianDropoutMI(MIEstimator):
         :class:`DropoutMIResult`, or an :class:`MIResults` ``{view: DropoutMIResult}`` for ``mode="all"``.
         """
         if y is not None:
-            raise ValueError("GaussianDropoutMI cannot use y: it estimates I(X;Z) from the noiseless representations "
-                             "f(X) alone; pass y=None (for I(Y;Z) use a label estimator such as EDGE or KNNLabelMI)")
+            raise ValueError(
+                "GaussianDropoutMI cannot use y: it estimates I(X;Z) from the noiseless representations "
+                "f(X) alone; pass y=None (for I(Y;Z) use a label estimator such as EDGE or KNNLabelMI)"
+            )
         import torch
 
         f = as_2d_float(f_x, "f_x", min_samples=2)
@@ -323,14 +339,18 @@ class GaussianDropoutMI(MIEstimator):
         if self.mode not in MODES + ("all",):
             raise ValueError(f"mode must be one of {MODES + ('all',)}; got {self.mode!r}")
         if self.zero_patterns not in (True, False):
-            raise ValueError(f"zero_patterns must be True (ReLU: exact zeros are structural) or False (softplus: "
-                             f"zeros are underflow); got {self.zero_patterns!r}")
+            raise ValueError(
+                f"zero_patterns must be True (ReLU: exact zeros are structural) or False (softplus: "
+                f"zeros are underflow); got {self.zero_patterns!r}"
+            )
         all_mode = self.mode == "all"
         modes = MODES if all_mode else (self.mode,)
         n_centers = check_int(self.n_centers, "n_centers", minimum=1)
         if "paper" in modes and n_centers > n:
-            raise ValueError(f"n_centers={n_centers} exceeds the number of samples N={n} (paper mode uses the "
-                             f"first n_centers rows as centres); pass n_centers <= {n}")
+            raise ValueError(
+                f"n_centers={n_centers} exceeds the number of samples N={n} (paper mode uses the "
+                f"first n_centers rows as centres); pass n_centers <= {n}"
+            )
         dtype = _resolve_dtype(self.dtype)
         dev = resolve_device(self.device)
         gen = torch_generator(self.seed, "cpu")
@@ -379,17 +399,17 @@ class GaussianDropoutMI(MIEstimator):
         try:
             with _blas_threads():
                 for s in range(0, n, _NOISE_BLOCK):
-                    fb = fs[s:s + _NOISE_BLOCK]
+                    fb = fs[s : s + _NOISE_BLOCK]
                     nb = fb.shape[0]
                     eps = torch.randn((nb, n_noise, d), generator=gen, dtype=torch.float64).numpy()
                     z = (fb[:, None, :] * (1.0 + sigma * eps)).reshape(nb * n_noise, d)
                     own = np.repeat(np.arange(s, s + nb), n_noise)
                     if z_first is not None:
-                        z_first[s:s + nb] = z[::n_noise]
+                        z_first[s : s + nb] = z[::n_noise]
                     # exact log q(z' | x_j) from the standardised noise, over the non-zero units of f(x_j)
-                    sq = np.where(nzm[s:s + nb, None, :], eps * eps, 0.0).sum(2)  # (nb, n_noise)
-                    logq = -logabs_s[s:s + nb, None] - k[s:s + nb, None] * half_log - 0.5 * sq
-                    logq_all[s:s + nb] = logq
+                    sq = np.where(nzm[s : s + nb, None, :], eps * eps, 0.0).sum(2)  # (nb, n_noise)
+                    logq = -logabs_s[s : s + nb, None] - k[s : s + nb, None] * half_log - 0.5 * sq
+                    logq_all[s : s + nb] = logq
                     lq = logq.reshape(-1)
                     # dataset view alone: no exclusion needed (cheaper screen: the own term is the row maximum)
                     excl = None if views == ("dataset",) else np.where(own < m_sc, own, -1)
@@ -413,7 +433,7 @@ class GaussianDropoutMI(MIEstimator):
                                 v = full - math.log(n_centers)
                             else:
                                 v = np.logaddexp(lse_p, np.where(own < n_centers, lq, -np.inf)) - math.log(n_centers)
-                            logp[mm][s:s + nb] = v.reshape(nb, n_noise)
+                            logp[mm][s : s + nb] = v.reshape(nb, n_noise)
         finally:
             if bar is not None:
                 bar.close()
@@ -437,8 +457,9 @@ class GaussianDropoutMI(MIEstimator):
                 errors[mm] = msg
                 continue
             m_eff = n_centers if mm == "paper" else (n - 1 if mm == "heldout" else n)
-            results[mm] = self._result(mm, f, variance, n_noise, m_eff, logp[mm], logq_all, shift, hzx,
-                                       chunk_size, h_gauss)
+            results[mm] = self._result(
+                mm, f, variance, n_noise, m_eff, logp[mm], logq_all, shift, hzx, chunk_size, h_gauss
+            )
         if all_mode:
             return MIResults(results, errors)
         return results[self.mode]
@@ -514,9 +535,20 @@ class GaussianDropoutMI(MIEstimator):
         )
 
 
-def dropout_mi(f_x, variance: float, *, n_noise: int = 10, mode: str = "dataset", n_centers: int = 1000,
-               chunk_size: int = 2048, device="auto", dtype=None, seed=0, progress: bool = False,
-               zero_patterns: bool = True):
+def dropout_mi(
+    f_x,
+    variance: float,
+    *,
+    n_noise: int = 10,
+    mode: str = "dataset",
+    n_centers: int = 1000,
+    chunk_size: int = 2048,
+    device="auto",
+    dtype=None,
+    seed=0,
+    progress: bool = False,
+    zero_patterns: bool = True,
+):
     """Functional form of :class:`GaussianDropoutMI`: I(X;Z) in nats from noiseless representations ``f_x``.
 
     ``variance`` = Var(D) = sigma^2 (Z_i | X=x ~ N(f_i(x), sigma^2 f_i(x)^2)). ``mode`` is
@@ -524,6 +556,15 @@ def dropout_mi(f_x, variance: float, *, n_noise: int = 10, mode: str = "dataset"
     estimate biased up), ``"paper"`` (Alg. 1: first ``n_centers`` rows as centres) or ``"all"``
     (:class:`MIResults` of the three, one pass). Returns :class:`DropoutMIResult` (or the MIResults).
     """
-    return GaussianDropoutMI(variance, n_noise=n_noise, mode=mode, n_centers=n_centers, chunk_size=chunk_size,
-                             device=device, dtype=dtype, seed=seed, progress=progress,
-                             zero_patterns=zero_patterns).estimate(f_x)
+    return GaussianDropoutMI(
+        variance,
+        n_noise=n_noise,
+        mode=mode,
+        n_centers=n_centers,
+        chunk_size=chunk_size,
+        device=device,
+        dtype=dtype,
+        seed=seed,
+        progress=progress,
+        zero_patterns=zero_patterns,
+    ).estimate(f_x)

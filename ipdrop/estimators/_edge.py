@@ -38,6 +38,7 @@ Algorithm
 
 All randomness (projection, shifts, bandwidth subsample) comes from ``seed`` (int or numpy Generator).
 """
+
 from __future__ import annotations
 
 import math
@@ -50,7 +51,15 @@ from scipy.spatial import cKDTree
 from .._base import MIEstimator, MIResult, as_2d_float, check_int, check_positive, make_rng
 from ._binning import group_rows, label_codes, looks_discrete
 
-__all__ = ["EDGE", "edge_mi", "EDGEHashPlan", "edge_hash_plan", "edge_from_plan", "edge_base_estimate", "edge_ensemble_weights"]
+__all__ = [
+    "EDGE",
+    "edge_mi",
+    "EDGEHashPlan",
+    "edge_hash_plan",
+    "edge_from_plan",
+    "edge_base_estimate",
+    "edge_ensemble_weights",
+]
 
 _ENSEMBLES = ("median", "mean", "optimal_weights")
 
@@ -123,9 +132,20 @@ def _median_knn_radius(space: np.ndarray, k: int, n_queries: int, rng: np.random
     return float(np.median(pos)) if pos.size else 0.5  # constant data: any width gives one cell
 
 
-def edge_hash_plan(x: ArrayLike, y: ArrayLike, *, n_ensemble: int = 10, projection="auto", bandwidth=None,
-                   bandwidth_scale: float = 1.0, k_neighbors: int | None = None, eps_factors=(0.7, 1.4),
-                   discrete_y: bool | None = None, n_bandwidth_queries: int = 1000, seed=0) -> EDGEHashPlan:
+def edge_hash_plan(
+    x: ArrayLike,
+    y: ArrayLike,
+    *,
+    n_ensemble: int = 10,
+    projection="auto",
+    bandwidth=None,
+    bandwidth_scale: float = 1.0,
+    k_neighbors: int | None = None,
+    eps_factors=(0.7, 1.4),
+    discrete_y: bool | None = None,
+    n_bandwidth_queries: int = 1000,
+    seed=0,
+) -> EDGEHashPlan:
     """Validate inputs and draw the projections, widths and shifts of an EDGE estimate (see module doc)."""
     if y is None:
         raise ValueError("EDGE estimates I(X;Y) and needs y (class labels or a continuous array): estimate(x, y)")
@@ -174,9 +194,22 @@ def edge_hash_plan(x: ArrayLike, y: ArrayLike, *, n_ensemble: int = 10, projecti
     eps = eps0 * factors
     shift_x = rng.uniform(0.0, 1.0, size=(L, px.shape[1])) * eps[:, None]
     shift_y = None if py is None else rng.uniform(0.0, 1.0, size=(L, py.shape[1])) * eps[:, None]
-    return EDGEHashPlan(px=px, py=py, labels=labels, eps_x=eps, eps_y=None if py is None else eps.copy(),
-                        shift_x=shift_x, shift_y=shift_y, factors=factors, eps0=float(eps0), k_neighbors=k,
-                        projected_x=proj_x, projected_y=proj_y, dim_x=x.shape[1], y_reason=y_reason)
+    return EDGEHashPlan(
+        px=px,
+        py=py,
+        labels=labels,
+        eps_x=eps,
+        eps_y=None if py is None else eps.copy(),
+        shift_x=shift_x,
+        shift_y=shift_y,
+        factors=factors,
+        eps0=float(eps0),
+        k_neighbors=k,
+        projected_x=proj_x,
+        projected_y=proj_y,
+        dim_x=x.shape[1],
+        y_reason=y_reason,
+    )
 
 
 def _hash_codes(p: np.ndarray, shift: np.ndarray, eps: float) -> np.ndarray:
@@ -209,7 +242,9 @@ def edge_ensemble_weights(factors: ArrayLike, orders: tuple[float, ...] = (1, 2)
     t = np.asarray(factors, dtype=np.float64)
     orders = tuple(orders)
     if t.size <= len(orders):
-        raise ValueError(f"optimal_weights needs more ensemble members ({t.size}) than cancelled orders ({len(orders)})")
+        raise ValueError(
+            f"optimal_weights needs more ensemble members ({t.size}) than cancelled orders ({len(orders)})"
+        )
     if np.unique(t).size <= len(orders):
         raise ValueError("optimal_weights needs distinct eps factors (eps_factors low < high)")
     a = np.vstack([np.ones_like(t)] + [t ** float(i) for i in orders])
@@ -218,10 +253,23 @@ def edge_ensemble_weights(factors: ArrayLike, orders: tuple[float, ...] = (1, 2)
     return a.T @ np.linalg.lstsq(a @ a.T, e, rcond=None)[0]
 
 
-def edge_mi(x: ArrayLike, y: ArrayLike, *, n_ensemble: int = 10, ensemble: str = "median", projection="auto", bandwidth=None,
-            bandwidth_scale: float = 1.0, k_neighbors: int | None = None, eps_factors=(0.7, 1.4), weight_orders=(1, 2),
-            clip: float | None = None, discrete_y: bool | None = None, n_bandwidth_queries: int = 1000,
-            seed=0) -> MIResult:
+def edge_mi(
+    x: ArrayLike,
+    y: ArrayLike,
+    *,
+    n_ensemble: int = 10,
+    ensemble: str = "median",
+    projection="auto",
+    bandwidth=None,
+    bandwidth_scale: float = 1.0,
+    k_neighbors: int | None = None,
+    eps_factors=(0.7, 1.4),
+    weight_orders=(1, 2),
+    clip: float | None = None,
+    discrete_y: bool | None = None,
+    n_bandwidth_queries: int = 1000,
+    seed=0,
+) -> MIResult:
     """EDGE estimate of I(X;Y) in nats (see the module docstring for every step).
 
     Parameters
@@ -248,14 +296,25 @@ def edge_mi(x: ArrayLike, y: ArrayLike, *, n_ensemble: int = 10, ensemble: str =
         raise ValueError(f"ensemble must be one of {_ENSEMBLES}; got {ensemble!r}")
     if clip is not None:
         clip = check_positive(clip, "clip")
-    plan = edge_hash_plan(x, y, n_ensemble=n_ensemble, projection=projection, bandwidth=bandwidth,
-                          bandwidth_scale=bandwidth_scale, k_neighbors=k_neighbors, eps_factors=eps_factors,
-                          discrete_y=discrete_y, n_bandwidth_queries=n_bandwidth_queries, seed=seed)
+    plan = edge_hash_plan(
+        x,
+        y,
+        n_ensemble=n_ensemble,
+        projection=projection,
+        bandwidth=bandwidth,
+        bandwidth_scale=bandwidth_scale,
+        k_neighbors=k_neighbors,
+        eps_factors=eps_factors,
+        discrete_y=discrete_y,
+        n_bandwidth_queries=n_bandwidth_queries,
+        seed=seed,
+    )
     return edge_from_plan(plan, ensemble=ensemble, weight_orders=weight_orders, clip=clip)
 
 
-def edge_from_plan(plan: EDGEHashPlan, *, ensemble: str = "median", weight_orders=(1, 2),
-                   clip: float | None = None) -> MIResult:
+def edge_from_plan(
+    plan: EDGEHashPlan, *, ensemble: str = "median", weight_orders=(1, 2), clip: float | None = None
+) -> MIResult:
     """Hash, count and combine the ensemble for a prepared :class:`EDGEHashPlan` (steps 2, 3 and 5)."""
     if ensemble not in _ENSEMBLES:
         raise ValueError(f"ensemble must be one of {_ENSEMBLES}; got {ensemble!r}")
@@ -319,10 +378,21 @@ class EDGE(MIEstimator):
 
     name = "edge"
 
-    def __init__(self, n_ensemble: int = 10, ensemble: str = "median", projection="auto", bandwidth=None,
-                 bandwidth_scale: float = 1.0, k_neighbors: int | None = None, eps_factors=(0.7, 1.4),
-                 weight_orders=(1, 2), clip: float | None = None, discrete_y: bool | None = None,
-                 n_bandwidth_queries: int = 1000, seed=0):
+    def __init__(
+        self,
+        n_ensemble: int = 10,
+        ensemble: str = "median",
+        projection="auto",
+        bandwidth=None,
+        bandwidth_scale: float = 1.0,
+        k_neighbors: int | None = None,
+        eps_factors=(0.7, 1.4),
+        weight_orders=(1, 2),
+        clip: float | None = None,
+        discrete_y: bool | None = None,
+        n_bandwidth_queries: int = 1000,
+        seed=0,
+    ):
         self.n_ensemble = n_ensemble
         self.ensemble = ensemble
         self.projection = projection

@@ -38,6 +38,7 @@ All functions accept numpy arrays or torch tensors (the torch path is differenti
 as a training regulariser) of shape ``(N, d)`` or ``(N, ...)``; they return per-sample sums over units, shape
 ``(N,)``, in the input's array type (numpy float64 for numpy input).
 """
+
 from __future__ import annotations
 
 import math
@@ -47,8 +48,15 @@ import numpy as np
 
 from .._base import MIResult, check_positive
 
-__all__ = ["infodropout_kl_softplus", "infodropout_kl_relu", "infodropout_mi", "kl_softplus_terms", "kl_relu_terms",
-           "KL_FORMS", "F_FLOOR"]
+__all__ = [
+    "infodropout_kl_softplus",
+    "infodropout_kl_relu",
+    "infodropout_mi",
+    "kl_softplus_terms",
+    "kl_relu_terms",
+    "KL_FORMS",
+    "F_FLOOR",
+]
 
 _HALF_LOG_2PI_E = 0.5 * math.log(2 * math.pi * math.e)
 
@@ -105,8 +113,15 @@ KL_FORMS = ("exact", "eq7")
 F_FLOOR = 1e-4  # clamp of f before the log, as in Achille & Soatto's reference code
 
 
-def kl_softplus_terms(alpha: Any, f: Any, *, prior_mean: float = 0.0, prior_std: float = 1.0, kl_form: str = "exact",
-                      f_floor: float = F_FLOOR) -> Any:
+def kl_softplus_terms(
+    alpha: Any,
+    f: Any,
+    *,
+    prior_mean: float = 0.0,
+    prior_std: float = 1.0,
+    kl_form: str = "exact",
+    f_floor: float = F_FLOOR,
+) -> Any:
     """Per-unit softplus information-dropout KL, unvalidated; numpy arrays or (differentiable) torch tensors.
 
     The one implementation used by :class:`ipdrop.dropout.InformationDropout` (its ``last_kl``, i.e. the loss)
@@ -141,8 +156,16 @@ def _check_f_floor(f_floor) -> float:
     return check_positive(f_floor, "f_floor", allow_zero=True)
 
 
-def infodropout_kl_softplus(alpha: Any, f: Any = None, *, prior_mean: float = 0.0, prior_std: float = 1.0,
-                            kl_form: str = "exact", f_floor: float | None = F_FLOOR, include_log_mean: bool | None = None) -> Any:
+def infodropout_kl_softplus(
+    alpha: Any,
+    f: Any = None,
+    *,
+    prior_mean: float = 0.0,
+    prior_std: float = 1.0,
+    kl_form: str = "exact",
+    f_floor: float | None = F_FLOOR,
+    include_log_mean: bool | None = None,
+) -> Any:
     """Per-sample KL(p(z|x) || logN(prior_mean, prior_std^2)) summed over units (softplus information dropout).
 
     Parameters
@@ -164,8 +187,11 @@ def infodropout_kl_softplus(alpha: Any, f: Any = None, *, prior_mean: float = 0.
     if include_log_mean is not None:
         import warnings
 
-        warnings.warn("include_log_mean is deprecated; use kl_form='exact' (True) or kl_form='eq7' (False)",
-                      DeprecationWarning, stacklevel=2)
+        warnings.warn(
+            "include_log_mean is deprecated; use kl_form='exact' (True) or kl_form='eq7' (False)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         kl_form = "exact" if include_log_mean else "eq7"
     if kl_form not in KL_FORMS:
         raise ValueError(f"kl_form must be one of {list(KL_FORMS)}; got {kl_form!r}")
@@ -183,11 +209,15 @@ def infodropout_kl_softplus(alpha: Any, f: Any = None, *, prior_mean: float = 0.
     _check_pair(alpha, f, xp)
     if f is not None and kl_form == "exact":
         if floor > 0 and not bool((f >= 0).all()):
-            raise ValueError("f must be >= 0 (softplus activations; values below f_floor are clamped to it); "
-                             "use infodropout_kl_relu for ReLU activations")
+            raise ValueError(
+                "f must be >= 0 (softplus activations; values below f_floor are clamped to it); "
+                "use infodropout_kl_relu for ReLU activations"
+            )
         if floor == 0 and not bool((f > 0).all()):
-            raise ValueError("f must be > 0 for the softplus/log-normal KL without a floor (log f is the posterior "
-                             "log-mean); set f_floor > 0 or use infodropout_kl_relu for ReLU activations with zeros")
+            raise ValueError(
+                "f must be > 0 for the softplus/log-normal KL without a floor (log f is the posterior "
+                "log-mean); set f_floor > 0 or use infodropout_kl_relu for ReLU activations with zeros"
+            )
     kl = kl_softplus_terms(alpha, f, prior_mean=mu, prior_std=sigma, kl_form=kl_form, f_floor=floor)
     return _sum_units(kl)
 

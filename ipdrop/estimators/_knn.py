@@ -42,6 +42,7 @@ degrades to a slow brute force.
 ``stderr`` is the standard error of the mean of the per-sample terms (ignores their dependence: indicative
 only; it is not a Monte-Carlo error, the estimators are deterministic).
 """
+
 from __future__ import annotations
 
 import math
@@ -78,6 +79,7 @@ def _count_within(tree: cKDTree, pts: np.ndarray, radii: np.ndarray, p: float, w
 
 # --------------------------------------------------------------------------- Ross, tree path (any norm)
 
+
 def _ross_counts_tree(z: np.ndarray, inv: np.ndarray, n_classes: int, k: int, p: float, workers: int):
     """(r_i, k_i, m_i) with the tie rule of the module docstring, by k-d trees (any Minkowski norm)."""
     n = z.shape[0]
@@ -95,6 +97,7 @@ def _ross_counts_tree(z: np.ndarray, inv: np.ndarray, n_classes: int, k: int, p:
 
 
 # --------------------------------------------------------------------------- Ross, GEMM path (Euclidean)
+
 
 class _ScreenedDistances:
     """Exact counts of points within per-row radii from float32 GEMM blocks (see the module docstring)."""
@@ -120,7 +123,7 @@ class _ScreenedDistances:
         # ids of identical rows (ties such as all-zero ReLU codes): their pairs need no exact recomputation
         self.dup = torch.from_numpy(np.unique(z, axis=0, return_inverse=True)[1].reshape(-1).astype(np.int64))
         self.nrm_max = float(nrm64.max())
-        self.eta = 1.1 * (d + 12) * 2.0 ** -24
+        self.eta = 1.1 * (d + 12) * 2.0**-24
         self.buf = torch.empty(chunk * chunk, dtype=torch.float32)  # persistent GEMM output
         self.mask = torch.empty(chunk * chunk, dtype=torch.bool)
 
@@ -149,8 +152,8 @@ class _ScreenedDistances:
         out = torch.empty(i.shape[0], dtype=torch.float64)
         step = max(1, 2**17 // max(1, self.z64.shape[1]))  # 1 MiB temporaries
         for s in range(0, i.shape[0], step):
-            diff = self.z64[i[s:s + step]] - self.z64[j[s:s + step]]
-            out[s:s + step] = (diff * diff).sum(1)
+            diff = self.z64[i[s : s + step]] - self.z64[j[s : s + step]]
+            out[s : s + step] = (diff * diff).sum(1)
         return out
 
     def band(self, r2, idx):
@@ -159,8 +162,10 @@ class _ScreenedDistances:
         tol = self.eta * (self.nrm64[idx] + self.nrm_max)
         lo = (r2 - tol).float()
         hi = (r2 + tol).float()
-        return (torch.nextafter(lo, torch.full_like(lo, -math.inf)),  # float64 -> float32 rounding
-                torch.nextafter(hi, torch.full_like(hi, math.inf)))
+        return (
+            torch.nextafter(lo, torch.full_like(lo, -math.inf)),  # float64 -> float32 rounding
+            torch.nextafter(hi, torch.full_like(hi, math.inf)),
+        )
 
     def candidates(self, dist, thr: float):
         """Local (row, col) indices and values of the block entries <= thr (few: the neighbourhoods)."""
@@ -203,7 +208,7 @@ def _ross_counts_gemm(z: np.ndarray, inv: np.ndarray, n_classes: int, k: int, ch
         idx = torch.from_numpy(np.flatnonzero(inv == c))
         nc = idx.numel()
         for s in range(0, nc, chunk):
-            rows = idx[s:s + chunk]
+            rows = idx[s : s + chunk]
             nr = rows.numel()
             dist = sd.block(rows, idx, out=torch.empty(nr, nc, dtype=torch.float32))
             dist[torch.arange(nr), torch.arange(s, s + nr)] = math.inf  # the point itself
@@ -213,11 +218,12 @@ def _ross_counts_gemm(z: np.ndarray, inv: np.ndarray, n_classes: int, k: int, ch
             # need no exact distance (-1 / inf stand for them), the few in the band are recomputed in float64
             tol = sd.eta * (sd.nrm64[rows] + sd.nrm_max)
             vd = vals.double()
-            kth = vd[:, k - 1:k]
+            kth = vd[:, k - 1 : k]
             ex = torch.full(vd.shape, math.inf, dtype=torch.float64)
             ex[vd + tol[:, None] < kth - tol[:, None]] = -1.0
-            ba, bb = torch.nonzero((vd + tol[:, None] >= kth - tol[:, None]) & (vd - tol[:, None] <= kth + tol[:, None]),
-                                   as_tuple=True)
+            ba, bb = torch.nonzero(
+                (vd + tol[:, None] >= kth - tol[:, None]) & (vd - tol[:, None] <= kth + tol[:, None]), as_tuple=True
+            )
             ex[ba, bb] = sd.exact(rows[ba], idx[cand[ba, bb]])
             r2_rows = ex.sort(dim=1).values[:, k - 1]
             # every same-label point within r_i is a candidate (counted exactly) unless a non-candidate's
@@ -227,7 +233,7 @@ def _ross_counts_gemm(z: np.ndarray, inv: np.ndarray, n_classes: int, k: int, ch
                 _, hi = sd.band(r2_rows, rows)
                 bad = torch.nonzero(vals[:, -1] <= hi).view(-1)
                 for b0 in range(0, bad.numel(), 256):  # ties/atoms: these rows in float64, in full
-                    bb = bad[b0:b0 + 256]
+                    bb = bad[b0 : b0 + 256]
                     e = sd.exact(rows[bb].repeat_interleave(nc), idx.repeat(bb.numel())).view(-1, nc)
                     e[torch.arange(bb.numel()), s + bb] = math.inf
                     rb = torch.kthvalue(e, k, dim=1).values
@@ -253,8 +259,9 @@ def _ross_counts_gemm(z: np.ndarray, inv: np.ndarray, n_classes: int, k: int, ch
             count_cols = bj != bi and cj.stop > n_zero
             if not (count_rows or count_cols):
                 continue
-            thr = max(float(hi_s[ri].max()) if count_rows else -math.inf,
-                      float(hi_s[cj].max()) if count_cols else -math.inf)
+            thr = max(
+                float(hi_s[ri].max()) if count_rows else -math.inf, float(hi_s[cj].max()) if count_cols else -math.inf
+            )
             a, b, v = sd.candidates(sd.block(ri, cj), thr)
             rows, cols = order[ri], order[cj]
             if count_rows:
@@ -268,8 +275,15 @@ def _ross_counts_gemm(z: np.ndarray, inv: np.ndarray, n_classes: int, k: int, ch
     return np.sqrt(r2.numpy()), np.maximum(k_i.numpy(), k), m_i.numpy()
 
 
-def knn_mi_labels(z: ArrayLike, y: ArrayLike, k: int = 3, p: float = 2.0, method: str = "auto", workers: int = 1,
-                  chunk_size: int = 2048) -> MIResult:
+def knn_mi_labels(
+    z: ArrayLike,
+    y: ArrayLike,
+    k: int = 3,
+    p: float = 2.0,
+    method: str = "auto",
+    workers: int = 1,
+    chunk_size: int = 2048,
+) -> MIResult:
     """Ross (2014) k-NN estimate of I(Y;Z) for class labels ``y`` and continuous ``z`` (nats), ties handled.
 
     Parameters
@@ -305,8 +319,9 @@ def knn_mi_labels(z: ArrayLike, y: ArrayLike, k: int = 3, p: float = 2.0, method
     inv = inv.reshape(-1)
     if np.any(counts <= k):
         small = {int(c): int(m) for c, m in zip(classes, counts) if m <= k}
-        raise ValueError(f"every class needs at least k+1 = {k + 1} samples for the k-NN estimator; "
-                         f"too few in classes {small}")
+        raise ValueError(
+            f"every class needs at least k+1 = {k + 1} samples for the k-NN estimator; too few in classes {small}"
+        )
     use_gemm = method == "gemm" or (method == "auto" and p == 2.0)
     if use_gemm:
         radius, k_i, m_i = _ross_counts_gemm(z, inv, classes.size, k, chunk)
@@ -315,12 +330,23 @@ def knn_mi_labels(z: ArrayLike, y: ArrayLike, k: int = 3, p: float = 2.0, method
     n_y = counts[inv]
     terms = digamma(n) - digamma(n_y) + digamma(k_i) - digamma(m_i)
     value = float(terms.mean())
-    return MIResult(value=value, estimator="knn_ross", quantity="I(Y;Z), Y discrete labels", n=n, d=z.shape[1],
-                    stderr=float(terms.std(ddof=1) / np.sqrt(n)),
-                    details={"k": k, "p": p, "method": "gemm" if use_gemm else "tree",
-                             "n_classes": int(classes.size), "n_tied": int(np.count_nonzero(k_i > k)),
-                             "n_zero_radius": int(np.count_nonzero(radius == 0)),
-                             "tie_rule": "k_i and m_i count every sample within r_i (Gao et al. 2017)"})
+    return MIResult(
+        value=value,
+        estimator="knn_ross",
+        quantity="I(Y;Z), Y discrete labels",
+        n=n,
+        d=z.shape[1],
+        stderr=float(terms.std(ddof=1) / np.sqrt(n)),
+        details={
+            "k": k,
+            "p": p,
+            "method": "gemm" if use_gemm else "tree",
+            "n_classes": int(classes.size),
+            "n_tied": int(np.count_nonzero(k_i > k)),
+            "n_zero_radius": int(np.count_nonzero(radius == 0)),
+            "tie_rule": "k_i and m_i count every sample within r_i (Gao et al. 2017)",
+        },
+    )
 
 
 def _standardize_columns(a: np.ndarray) -> np.ndarray:
@@ -359,9 +385,15 @@ def ksg_mi(x: ArrayLike, y: ArrayLike, k: int = 3, workers: int = 1, standardize
     nx = _count_within(cKDTree(x), x, r, np.inf, workers) - 1
     ny = _count_within(cKDTree(y), y, r, np.inf, workers) - 1
     terms = digamma(k) + digamma(n) - digamma(nx + 1) - digamma(ny + 1)
-    return MIResult(value=float(terms.mean()), estimator="ksg", quantity="I(X;Y), both continuous", n=n,
-                    d=x.shape[1], stderr=float(terms.std(ddof=1) / np.sqrt(n)),
-                    details={"k": k, "norm": "max", "variant": "KSG algorithm 1", "standardized": bool(standardize)})
+    return MIResult(
+        value=float(terms.mean()),
+        estimator="ksg",
+        quantity="I(X;Y), both continuous",
+        n=n,
+        d=x.shape[1],
+        stderr=float(terms.std(ddof=1) / np.sqrt(n)),
+        details={"k": k, "norm": "max", "variant": "KSG algorithm 1", "standardized": bool(standardize)},
+    )
 
 
 class KNNLabelMI(MIEstimator):

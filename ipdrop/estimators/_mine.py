@@ -16,6 +16,7 @@ fixed before seeing the held-out data DV(T) <= I(X;Y); the only upward bias of t
 bias of the log-mean-exp, O(Var[e^T] / (E[e^T]^2 n_marginal)), negligible for the default 2e5 pairs. ``stderr``
 is the delta-method standard error of that plug-in value.
 """
+
 from __future__ import annotations
 
 import math
@@ -110,7 +111,13 @@ class MINE(MIEstimator):
         y = _require_y(y, type(self).__name__)
 
         hidden, layers, lr, steps, batch_size, clip, eval_every = _check_common(
-            self.hidden, self.layers, self.lr, self.steps, self.batch_size, self.clip, self.eval_every,
+            self.hidden,
+            self.layers,
+            self.lr,
+            self.steps,
+            self.batch_size,
+            self.clip,
+            self.eval_every,
             self.activation,
         )
         ema_rate = check_positive(self.ema_rate, "ema_rate")
@@ -147,9 +154,9 @@ class MINE(MIEstimator):
 
         @torch.no_grad()
         def evaluate(pairs, chunk=65536):
-            tj = torch.cat([T(Xte[a:a + chunk], Yte[a:a + chunk]) for a in range(0, n_test, chunk)]).double()
+            tj = torch.cat([T(Xte[a : a + chunk], Yte[a : a + chunk]) for a in range(0, n_test, chunk)]).double()
             i, j = pairs
-            tm = torch.cat([T(Xte[i[a:a + chunk]], Yte[j[a:a + chunk]]) for a in range(0, len(i), chunk)]).double()
+            tm = torch.cat([T(Xte[i[a : a + chunk]], Yte[j[a : a + chunk]]) for a in range(0, len(i), chunk)]).double()
             lme = torch.logsumexp(tm, 0) - math.log(len(tm))
             # delta method: Var[mean T_joint]/1 + Var[mean e^{T_m}] / (mean e^{T_m})^2
             w = torch.exp(tm - lme)  # e^{T_m} / mean e^{T_m}

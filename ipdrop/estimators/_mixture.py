@@ -74,6 +74,7 @@ the screened-vs-dense choice there are unmeasured; ``method="dense"`` remains av
 Work buffers (the float32/float64 left factors, the chunk x M_g GEMM outputs and the keep mask) are persistent
 per scorer and only grow; allocating them per chunk cost page faults that halved GEMM speed (1.36-1.43x).
 """
+
 from __future__ import annotations
 
 import math
@@ -132,7 +133,7 @@ def zero_pattern_groups(*arrays: np.ndarray):
     patterns = allm[first]
     out, start = [], 0
     for s in sizes:
-        out.append(inv[start:start + s])
+        out.append(inv[start : start + s])
         start += s
     return patterns, out
 
@@ -193,10 +194,12 @@ _MIN_SCALED = 1e-150
 def _check_variance(variance) -> float:
     v = check_positive(variance, "variance")
     if v <= MIN_VARIANCE:
-        raise ValueError(f"variance={variance!r} is <= {MIN_VARIANCE:g}: the noise sigma*|f| would be below 1e-8 of |f| "
-                         f"and the log-densities would need terms of size d/variance >= 1e16*d to cancel to O(1), "
-                         f"which float64 (relative resolution 2.2e-16) cannot resolve; the estimate would be "
-                         f"meaningless. Use variance > {MIN_VARIANCE:g}")
+        raise ValueError(
+            f"variance={variance!r} is <= {MIN_VARIANCE:g}: the noise sigma*|f| would be below 1e-8 of |f| "
+            f"and the log-densities would need terms of size d/variance >= 1e16*d to cancel to O(1), "
+            f"which float64 (relative resolution 2.2e-16) cannot resolve; the estimate would be "
+            f"meaningless. Use variance > {MIN_VARIANCE:g}"
+        )
     return v
 
 
@@ -224,9 +227,11 @@ def rescale_columns(a: np.ndarray, e: np.ndarray, name: str) -> np.ndarray:
     small = nz & (np.abs(out) < _MIN_SCALED)
     if np.any(small):
         cols = np.flatnonzero(small.any(0))
-        raise ValueError(f"{name}: column(s) {cols[:5].tolist()} span more than 1e150 between their largest and smallest "
-                         f"non-zero |value|; 1/(variance*f^2) overflows float64 there (an underflow/overflow of the "
-                         f"representation, not a zero pattern). Check the activations for degenerate values")
+        raise ValueError(
+            f"{name}: column(s) {cols[:5].tolist()} span more than 1e150 between their largest and smallest "
+            f"non-zero |value|; 1/(variance*f^2) overflows float64 there (an underflow/overflow of the "
+            f"representation, not a zero pattern). Check the activations for degenerate values"
+        )
     return out
 
 
@@ -338,8 +343,16 @@ class _MixtureScorer:
     _AUTO_MIN_CENTRES = 256
     _AUTO_MIN_DIM = 32
 
-    def __init__(self, centers: np.ndarray, variance: float, device, dtype, method: str = "auto",
-                 screen_nats: float = 50.0, max_candidate_fraction: float = 0.01):
+    def __init__(
+        self,
+        centers: np.ndarray,
+        variance: float,
+        device,
+        dtype,
+        method: str = "auto",
+        screen_nats: float = 50.0,
+        max_candidate_fraction: float = 0.01,
+    ):
         import torch
 
         self.centers = centers
@@ -367,7 +380,7 @@ class _MixtureScorer:
         self.bounds = np.searchsorted(inv[self.order], np.arange(len(uniq) + 1))
         self.local = np.empty(self.m, dtype=np.int64)
         for g in range(len(uniq)):
-            idx = self.order[self.bounds[g]:self.bounds[g + 1]]
+            idx = self.order[self.bounds[g] : self.bounds[g + 1]]
             self.local[idx] = np.arange(len(idx))
         self._right: dict[int, object] = {}
         self._screen: dict[int, object] = {}
@@ -401,7 +414,7 @@ class _MixtureScorer:
         return len(self.nz)
 
     def members(self, g: int) -> np.ndarray:
-        return self.order[self.bounds[g]:self.bounds[g + 1]]
+        return self.order[self.bounds[g] : self.bounds[g + 1]]
 
     def _right_factor(self, g: int):
         import torch
@@ -412,8 +425,11 @@ class _MixtureScorer:
             k = len(nz)
             mu = torch.as_tensor(self.centers[np.ix_(self.members(g), nz)], dtype=torch.float64)
             w = 1.0 / (self.variance * mu * mu)
-            const = (-0.5 * k * (_LOG_2PI + math.log(self.variance)) - torch.log(mu.abs()).sum(1)
-                     - 0.5 * (mu * mu * w).sum(1))
+            const = (
+                -0.5 * k * (_LOG_2PI + math.log(self.variance))
+                - torch.log(mu.abs()).sum(1)
+                - 0.5 * (mu * mu * w).sum(1)
+            )
             r = torch.cat([-0.5 * w, mu * w, const[:, None]], dim=1).T.contiguous().to(self.device, self.dtype)
             self._right[g] = r
         return r
@@ -423,8 +439,9 @@ class _MixtureScorer:
             return False
         if g in self._dense_groups:
             return False
-        if self.method == "auto" and (self.bounds[g + 1] - self.bounds[g] < self._AUTO_MIN_CENTRES
-                                      or len(self.nz[g]) < self._AUTO_MIN_DIM):
+        if self.method == "auto" and (
+            self.bounds[g + 1] - self.bounds[g] < self._AUTO_MIN_CENTRES or len(self.nz[g]) < self._AUTO_MIN_DIM
+        ):
             return False
         return self._screen_data(g) is not None
 
@@ -477,22 +494,30 @@ class _MixtureScorer:
             # (a non-finite screen falls back to the exact float64 path), so the cast warning is noise
             with np.errstate(over="ignore", invalid="ignore"):
                 r[:k1] = np.square(invt[:k1]) * (-0.5 / s2)  # -w/2 = -1 / (2 s2 mu^2)
-                r[k1:2 * k1] = np.sign(mu.T[:k1]) * invt[:k1] / s2  # mu w = 1 / (s2 mu)
+                r[k1 : 2 * k1] = np.sign(mu.T[:k1]) * invt[:k1] / s2  # mu w = 1 / (s2 mu)
                 r[2 * k1] = cprime + shift
                 if k1 < k:
                     k2 = k - k1
-                    r[2 * k1 + 1:2 * k1 + 1 + k2] = np.square(invt[k1:]) * (-0.5 / s2)
-                    r[2 * k1 + 1 + k2:] = np.sign(mu.T[k1:]) * invt[k1:] / s2
+                    r[2 * k1 + 1 : 2 * k1 + 1 + k2] = np.square(invt[k1:]) * (-0.5 / s2)
+                    r[2 * k1 + 1 + k2 :] = np.sign(mu.T[k1:]) * invt[k1:] / s2
             with np.errstate(over="ignore", invalid="ignore"):
                 max_right = float(np.max(np.abs(r))) if r.size else 0.0
             if math.isfinite(max_right) and max_right < 1e30 and np.all(np.isfinite(const)):
                 dev = self.device
                 rt = torch.from_numpy(r).to(dev)
                 on_cpu = getattr(dev, "type", str(dev)) == "cpu" and self._numpy_gathers
-                data = _ScreenData(rt[:2 * k1 + 1], rt[2 * k1 + 1:] if k1 < k else None, k1,
-                                   packed if on_cpu else torch.from_numpy(packed).to(dev),
-                                   const if on_cpu else torch.from_numpy(const).to(dev),
-                                   g1, gf, shift, 0.5 * (k - k1) / s2, max_right)
+                data = _ScreenData(
+                    rt[: 2 * k1 + 1],
+                    rt[2 * k1 + 1 :] if k1 < k else None,
+                    k1,
+                    packed if on_cpu else torch.from_numpy(packed).to(dev),
+                    const if on_cpu else torch.from_numpy(const).to(dev),
+                    g1,
+                    gf,
+                    shift,
+                    0.5 * (k - k1) / s2,
+                    max_right,
+                )
         self._screen[g] = data
         return data
 
@@ -514,20 +539,20 @@ class _MixtureScorer:
             out = np.empty(npair)
             step = max(1, (1 << 18) // max(k, 1))
             for s in range(0, npair, step):
-                c = cn[s:s + step]
+                c = cn[s : s + step]
                 pk = sd.packed[c]
-                t = zn[s:s + step] - pk[:, :k] if rn is None else zn[rn[s:s + step]] - pk[:, :k]
+                t = zn[s : s + step] - pk[:, :k] if rn is None else zn[rn[s : s + step]] - pk[:, :k]
                 t *= pk[:, k:]
-                out[s:s + step] = sd.const[c] - half * np.einsum("ij,ij->i", t, t)
+                out[s : s + step] = sd.const[c] - half * np.einsum("ij,ij->i", t, t)
             return torch.from_numpy(out)
         out = torch.empty(npair, dtype=torch.float64, device=z64.device)
         step = max(1, (1 << 20) // max(k, 1))
         for s in range(0, npair, step):
-            c = cols[s:s + step]
+            c = cols[s : s + step]
             pk = sd.packed.index_select(0, c)
-            zr = z64[s:s + step] if rows is None else z64.index_select(0, rows[s:s + step])
+            zr = z64[s : s + step] if rows is None else z64.index_select(0, rows[s : s + step])
             t = (zr - pk[:, :k]).mul_(pk[:, k:])
-            out[s:s + step] = sd.const.index_select(0, c) - half * t.square_().sum(1)
+            out[s : s + step] = sd.const.index_select(0, c) - half * t.square_().sum(1)
         return out
 
     def _score_screened(self, sd: _ScreenData, z64, mask_rows, mask_cols, p=None):
@@ -552,11 +577,11 @@ class _MixtureScorer:
         else:
             full_prefix = False
         left = self._buf("left32", nrow, 2 * k + 1, torch.float32)
-        z32 = left[:, k1:2 * k1]
+        z32 = left[:, k1 : 2 * k1]
         z32.copy_(z64[:, :k1])
         torch.mul(z32, z32, out=left[:, :k1])  # rounding of z*z in float32 is one more u: counted
         left[:, 2 * k1] = 1.0
-        gmat = torch.matmul(left[:, :2 * k1 + 1], sd.r1, out=self._buf("g32", nrow, m_g, torch.float32))
+        gmat = torch.matmul(left[:, : 2 * k1 + 1], sd.r1, out=self._buf("g32", nrow, m_g, torch.float32))
         if mask_rows is not None:
             gmat[mask_rows, mask_cols] = -math.inf
         slack = lambda t: t - t.abs() * 2.0**-20 - 1e-3  # noqa: E731  float32 rounding of thresholds, subnormals
@@ -581,9 +606,9 @@ class _MixtureScorer:
             ncand = int(torch.count_nonzero(keep))
             if ncand > self._STAGE1_FRACTION * entries * len(views):
                 # stage 2: add the other coordinates; G >= (1 + 2 g) a + delta, G <= (1 - 2 g) a + delta + 2 H
-                left2 = left[:, 2 * k1 + 1:]
-                left2[:, k - k1:].copy_(z64[:, k1:])
-                torch.mul(left2[:, k - k1:], left2[:, k - k1:], out=left2[:, :k - k1])
+                left2 = left[:, 2 * k1 + 1 :]
+                left2[:, k - k1 :].copy_(z64[:, k1:])
+                torch.mul(left2[:, k - k1 :], left2[:, k - k1 :], out=left2[:, : k - k1])
                 gmat.addmm_(left2, sd.r2)
                 keep = None
         if keep is None:
@@ -668,14 +693,14 @@ class _MixtureScorer:
                 for s in range(0, len(rows), chunk_size):
                     mrow = mcol = None
                     if exclude is not None:
-                        e = exclude[rows[s:s + chunk_size]]
+                        e = exclude[rows[s : s + chunk_size]]
                         ok = (e >= 0) & (self.group_of[np.maximum(e, 0)] == g)
                         sel = np.flatnonzero(ok)
                         if len(sel):
                             mrow = torch.as_tensor(sel, device=dev)
                             mcol = torch.as_tensor(self.local[e[sel]], device=dev)
                     res = None
-                    z64 = torch.from_numpy(zg[s:s + chunk_size])
+                    z64 = torch.from_numpy(zg[s : s + chunk_size])
                     if screen:
                         res = self._score_screened(self._screen_data(g), z64.to(dev), mrow, mcol, p_g)
                         if res is None:  # heavy overlap in this group: the rest of it goes dense
@@ -688,7 +713,7 @@ class _MixtureScorer:
                         zc = z64.to(dev, dt)
                         left = self._buf("left", nrow, 2 * k + 1, dt)
                         torch.mul(zc, zc, out=left[:, :k])
-                        left[:, k:2 * k].copy_(zc)
+                        left[:, k : 2 * k].copy_(zc)
                         left[:, 2 * k] = 1.0
                         # (chunk, m_g): component log-densities, into a persistent buffer
                         logc = torch.matmul(left, self._right_factor(g), out=self._buf("logc", nrow, m_g, dt))
@@ -710,7 +735,7 @@ class _MixtureScorer:
                     else:
                         self.stats["screened_chunks"] += 1
                     done = res[0].shape[0]
-                    idx = rows[s:s + chunk_size]
+                    idx = rows[s : s + chunk_size]
                     out[idx] = res[0].to("cpu", torch.float64).numpy()
                     if out_p is not None:
                         out_p[idx] = res[1].to("cpu", torch.float64).numpy()
@@ -727,7 +752,9 @@ def _check_exclude(exclude_self, n: int, m: int):
         exclude_self = exclude_self.detach().cpu().numpy()
     excl = np.asarray(exclude_self)
     if excl.shape != (n,) or excl.dtype.kind not in "iu":
-        raise ValueError(f"exclude_self must be an integer array of shape ({n},); got dtype {excl.dtype}, shape {excl.shape}")
+        raise ValueError(
+            f"exclude_self must be an integer array of shape ({n},); got dtype {excl.dtype}, shape {excl.shape}"
+        )
     if np.any(excl >= m) or np.any(excl < -1):
         raise ValueError(f"exclude_self entries must lie in [-1, {m - 1}] (-1 = exclude nothing)")
     if m < 2 and np.any(excl >= 0):
@@ -814,8 +841,9 @@ def mixture_logpdf(
     # exact per-column power-of-two rescaling (see column_exponents): no overflow/underflow for any magnitude
     ex = column_exponents(zz, cc)
     zs, cs = rescale_columns(zz, ex, "z"), rescale_columns(cc, ex, "centers")
-    scorer = _MixtureScorer(cs, variance, dev, dtype, method=method, screen_nats=screen_nats,
-                            max_candidate_fraction=max_candidate_fraction)
+    scorer = _MixtureScorer(
+        cs, variance, dev, dtype, method=method, screen_nats=screen_nats, max_candidate_fraction=max_candidate_fraction
+    )
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -830,16 +858,21 @@ def mixture_logpdf(
     if excl is not None:
         log_weight[excl >= 0] = -math.log(m - 1) if m > 1 else 0.0
     if np.any(np.isnan(lse)):
-        raise FloatingPointError("mixture_logpdf: NaN log-densities (float64 overflow in the kernel); this should not "
-                                 "happen after rescaling - please report the inputs")
+        raise FloatingPointError(
+            "mixture_logpdf: NaN log-densities (float64 overflow in the kernel); this should not "
+            "happen after rescaling - please report the inputs"
+        )
     if not np.any(np.isfinite(lse)):
         import warnings
 
-        warnings.warn(f"mixture_logpdf: every one of the {n} points has a zero pattern (set of exactly-zero "
-                      f"coordinates) that no {'other ' if excl is not None else ''}centre shares, so every "
-                      "log-density is -inf. If the zeros are underflowed positive activations (e.g. float32 "
-                      "softplus), they are not structural zeros: replace them by a tiny positive value",
-                      RuntimeWarning, stacklevel=2)
+        warnings.warn(
+            f"mixture_logpdf: every one of the {n} points has a zero pattern (set of exactly-zero "
+            f"coordinates) that no {'other ' if excl is not None else ''}centre shares, so every "
+            "log-density is -inf. If the zeros are underflowed positive activations (e.g. float32 "
+            "softplus), they are not structural zeros: replace them by a tiny positive value",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     return lse + log_weight - math.log(2.0) * ((zz != 0) @ ex.astype(np.float64))
 
 
@@ -884,8 +917,10 @@ def gaussian_entropy_upper_bound(z, *, shrinkage="ledoit-wolf") -> float:
     if not mu > 0:
         raise ValueError("z has zero variance in every coordinate; the Gaussian bound is -inf")
     if np.any(np.all(x == 0, axis=0)):
-        raise ValueError("z has a coordinate that is identically 0 (a dead unit); the Gaussian upper bound "
-                         "needs a density on all of R^d - drop such columns first")
+        raise ValueError(
+            "z has a coordinate that is identically 0 (a dead unit); the Gaussian upper bound "
+            "needs a density on all of R^d - drop such columns first"
+        )
     if isinstance(shrinkage, str):
         if shrinkage != "ledoit-wolf":
             raise ValueError(f"shrinkage must be 'ledoit-wolf' or a float in [0, 1]; got {shrinkage!r}")
@@ -917,7 +952,9 @@ def mixture_entropy_bounds(centers, variance: float) -> EntropyBounds:
     return EntropyBounds(lo, lo + math.log(len(h)))
 
 
-def kolchinsky_tracey_bounds(centers, variance: float, *, chunk_size: int = 512, device="cpu", dtype=None) -> EntropyBounds:
+def kolchinsky_tracey_bounds(
+    centers, variance: float, *, chunk_size: int = 512, device="cpu", dtype=None
+) -> EntropyBounds:
     """Kolchinsky & Tracey (Entropy 2017) pairwise-distance bounds on the mixture entropy.
 
     H_D = sum_i w_i h_i - sum_i w_i log sum_j w_j exp(-D(p_i || p_j)); D = Bhattacharyya distance
@@ -946,7 +983,7 @@ def kolchinsky_tracey_bounds(centers, variance: float, *, chunk_size: int = 512,
     s2 = variance
     with torch.no_grad():
         for g in range(len(patterns)):
-            idx = order_c[bounds_c[g]:bounds_c[g + 1]]
+            idx = order_c[bounds_c[g] : bounds_c[g + 1]]
             nz = np.flatnonzero(patterns[g])
             k = len(nz)
             mu = torch.as_tensor(c[np.ix_(idx, nz)], dtype=dtype, device=dev)
@@ -954,19 +991,24 @@ def kolchinsky_tracey_bounds(centers, variance: float, *, chunk_size: int = 512,
             inv = 1.0 / mu
             # KL(i||j) = sum log|b|-log|a| + (1+s2)/(2 s2) sum a^2/b^2 - (1/s2) sum a/b + k/(2 s2) - k/2
             for s in range(0, len(idx), chunk_size):
-                a = mu[s:s + chunk_size]
-                kl = (logabs[None, :] - logabs[s:s + chunk_size, None]
-                      + (1 + s2) / (2 * s2) * ((a * a) @ (inv * inv).T)
-                      - (a @ inv.T) / s2 + k / (2 * s2) - k / 2)
-                lse_kl[idx[s:s + chunk_size]] = torch.logsumexp(-kl, 1).cpu().double().numpy()
+                a = mu[s : s + chunk_size]
+                kl = (
+                    logabs[None, :]
+                    - logabs[s : s + chunk_size, None]
+                    + (1 + s2) / (2 * s2) * ((a * a) @ (inv * inv).T)
+                    - (a @ inv.T) / s2
+                    + k / (2 * s2)
+                    - k / 2
+                )
+                lse_kl[idx[s : s + chunk_size]] = torch.logsumexp(-kl, 1).cpu().double().numpy()
                 # Bhattacharyya, per coordinate: (a-b)^2 / (4 s2 (a^2+b^2)) + 1/2 log((a^2+b^2) / (2|a||b|))
                 sub = max(1, int(2**22 // max(1, len(idx) * max(k, 1))))
                 for t in range(0, a.shape[0], sub):
-                    aa = a[t:t + sub, None, :]
+                    aa = a[t : t + sub, None, :]
                     bb = mu[None, :, :]
                     q = aa * aa + bb * bb
                     bd = ((aa - bb) ** 2 / (4 * s2 * q) + 0.5 * torch.log(q / (2 * (aa * bb).abs()))).sum(-1)
-                    lse_bd[idx[s + t:s + min(t + sub, a.shape[0])]] = torch.logsumexp(-bd, 1).cpu().double().numpy()
+                    lse_bd[idx[s + t : s + min(t + sub, a.shape[0])]] = torch.logsumexp(-bd, 1).cpu().double().numpy()
     logm = math.log(m)
     upper = float(np.mean(h) - np.mean(lse_kl - logm))
     lower = float(np.mean(h) - np.mean(lse_bd - logm))

@@ -10,6 +10,7 @@ Achille & Soatto 2018 and by the paper for information-dropout networks). H(Y) i
 (Y uniform on that sample) the bound holds for that empirical distribution; as an estimate of the population
 quantity, CE on held-out data is the honest choice (training CE can be optimistically small).
 """
+
 from __future__ import annotations
 
 import math
@@ -157,6 +158,8 @@ class VariationalIYZ(MIEstimator):
     def estimate(self, x: Any, y: Any = None) -> MIResult:
         """I(Y;Z) lower bound in nats from logits ``x`` ``(N, K)`` and labels ``y`` ``(N,)``."""
         if y is None:
-            raise ValueError("VariationalIYZ.estimate(x, y) needs y: the integer class labels (x are the "
-                             "classifier's logits); got y=None")
+            raise ValueError(
+                "VariationalIYZ.estimate(x, y) needs y: the integer class labels (x are the "
+                "classifier's logits); got y=None"
+            )
         return variational_iyz_from_logits(x, y)
