@@ -183,3 +183,23 @@ def test_beta_claims_from_a_hand_made_store(tmp_path, order, cost, expected):
     assert rows["beta_order"]["status"] == expected
     assert rows["beta20_cost"]["status"] == expected
     assert "CPU-reduced" in rows["beta20_cost"]["measured"]  # the params file lists width/epochs deviations
+
+
+def test_a_partial_beta_grid_decides_only_the_width_it_completes(tmp_path):
+    # only the four small-width runs stored: the full-width claims (order, beta = 20 cost) stay pending and say how
+    # many runs are missing, instead of being decided on the small network; the small-width claim is decided
+    for beta in (0.1, 1.0, 5.0, 20.0):
+        cfg = dict(model="fullcnn", dropout="information", beta=beta, width=0.03125, seed=0, epochs=4)
+        rows = [
+            dict(epoch=e, split="train", estimator="kl", quantity="I(X;Z)", value=1.0 + 0.5 * e, mc_error=np.nan)
+            for e in range(5)
+        ]
+        _write_run(tmp_path, "fullcnn_beta", f"small-beta{beta:g}", cfg, rows)
+    rows = {r["key"]: r for r in claims.store_claims(tmp_path)}
+    assert rows["beta_order"]["status"] == P and "0 of 4 runs of width 0.125 stored" in rows["beta_order"]["measured"]
+    assert rows["beta20_cost"]["status"] == P
+    assert rows["small_none"]["status"] == R and "rises" in rows["small_none"]["measured"]
+    # three of the four small runs: the small-width claim is pending too
+    (tmp_path / "fullcnn_beta" / "small-beta20").rename(tmp_path / "small-beta20.bak")
+    rows = {r["key"]: r for r in claims.store_claims(tmp_path)}
+    assert rows["small_none"]["status"] == P and "3 of 4 runs of width 0.03125" in rows["small_none"]["measured"]
