@@ -17,8 +17,9 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import numbers
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 

@@ -14,9 +14,10 @@ import json
 import os
 import sys as _sys
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 __all__ = [
     "atomic_path",

@@ -49,7 +49,9 @@ def uniform_noise(n: int, half_width: float = 0.1, seed=None):
 
 
 def separated_classes(n: int, n_classes: int = 4, dim: int = 2, separation: float = 50.0, seed=None):
-    """Discrete uniform labels Y and Z | Y=k ~ N(separation * e_k-ish mean, I): well separated, so I(Y;Z) = H(Y) = log K.
+    """Discrete uniform labels Y and Z | Y=k ~ N(separation * e_k-ish mean, I).
+
+    The classes are well separated, so I(Y;Z) = H(Y) = log K.
 
     Returns ``z (n, dim)``, integer labels ``y (n,)`` and log(n_classes).
     """

@@ -20,8 +20,8 @@ from __future__ import annotations
 import math
 
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
 from ._base import check_int, check_positive
 from .dropout import (

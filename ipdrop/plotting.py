@@ -86,9 +86,12 @@ def _as_frame(df):
 
 
 def information_plane_points(df, x_estimator: str, y_estimator: str, split: str = "train", *, y_quantity: str = _YQ):
-    """DataFrame with columns ``epoch, x, y`` (and ``x_mc_error``, ``y_mc_error``, the Monte-Carlo errors): one row per epoch at
-    which both estimates exist. ``y_quantity`` is the quantity on y (default I(Y;Z); ``"I(Y_binned;Z)"``: the
-    label binned with the representation's edges, as the paper's code does for ``binning-ref-<n>``)."""
+    """DataFrame with columns ``epoch, x, y`` (and ``x_mc_error``, ``y_mc_error``, the Monte-Carlo errors).
+
+    One row per epoch at which both estimates exist. ``y_quantity`` is the quantity on y (default I(Y;Z);
+    ``"I(Y_binned;Z)"``: the label binned with the representation's edges, as the paper's code does for
+    ``binning-ref-<n>``).
+    """
     import pandas as pd
 
     df = _as_frame(df)

@@ -645,7 +645,7 @@ def _execute_run(
             error=f"interrupted ({exc or 'SIGINT'}); resumes when the sweep is run again",
             log=str(log_path),
         )
-    except Exception as exc:  # noqa: BLE001 - a failing run must not stop the sweep
+    except Exception as exc:  # a failing run must not stop the sweep
         tb = traceback.format_exc()
         _atomic_write_text(
             err_path,
@@ -936,7 +936,7 @@ def run_sweep(
     if executor != "serial" and tgt.func is not None:
         try:
             pickle.dumps(tgt)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise ValueError(
                 f"target {tgt.label} cannot be sent to worker processes ({exc}); use a "
                 "module-level function, or executor='serial'"
@@ -1305,7 +1305,7 @@ def _run_dask(
             i = index[fut.key]
             try:
                 finish(i, fut.result())
-            except Exception as exc:  # noqa: BLE001 - worker lost, unpicklable result, ...
+            except Exception as exc:  # worker lost, unpicklable result, ...
                 finish(i, _crashed(records[i], exc))
             tick()
     except BaseException:

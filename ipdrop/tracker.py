@@ -53,8 +53,9 @@ from __future__ import annotations
 import re
 import warnings
 import zlib
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -140,7 +141,7 @@ class _Mixture:
     softplus layers, whose exact zeros are float underflow).
     """
 
-    def __init__(self, mode: str | None, tracker: "InformationPlaneTracker"):
+    def __init__(self, mode: str | None, tracker: InformationPlaneTracker):
         self.modes = (
             _MIXTURE_MODES_DEFAULT if mode is None else ("dataset", "heldout", "paper") if mode == "all" else (mode,)
         )
@@ -238,13 +239,13 @@ def _kl(data: SplitData):
     yield _row("kl", "I(X;Z)", float(kl.mean()), None, len(kl), data.z.shape[1])
 
 
-def _counts(tracker: "InformationPlaneTracker", arg: str | None) -> tuple[int, ...]:
+def _counts(tracker: InformationPlaneTracker, arg: str | None) -> tuple[int, ...]:
     return tracker.n_bins if arg is None else (int(arg),)
 
 
 #: Estimator name -> factory ``(tracker, argument or None) -> fn(SplitData) -> rows``. The argument is the
 #: part after the name in ``"<name>-<argument>"`` (a mixture mode, a bin count).
-ESTIMATOR_FACTORIES: dict[str, Callable[["InformationPlaneTracker", str | None], Callable[[SplitData], Iterable]]] = {
+ESTIMATOR_FACTORIES: dict[str, Callable[[InformationPlaneTracker, str | None], Callable[[SplitData], Iterable]]] = {
     "mixture": lambda t, arg: _Mixture(arg, t),
     "binning": lambda t, arg: _Binning(_counts(t, arg)),
     "binning-ref": lambda t, arg: _BinningRef(_counts(t, arg), t.variance),
@@ -519,10 +520,10 @@ class InformationPlaneTracker:
 
     def current_data(self) -> dict[str, SplitData]:
         """The current step's collected arrays, one :class:`SplitData` per split that received data."""
-        self.epoch  # raises when no step was started
+        _ = self.epoch  # raises when no step was started
         return {split: self._split_data(split) for split in _SPLITS if split in self._buffers}
 
-    def compute(self) -> "pandas.DataFrame":
+    def compute(self) -> pandas.DataFrame:
         """Estimates for the current step as a tidy DataFrame (cached until the next ``update``)."""
         epoch = self.epoch
         if epoch not in self._results:
@@ -579,7 +580,7 @@ class InformationPlaneTracker:
             self._results[epoch] = rows
         return _frame(self._results[epoch])
 
-    def compute_all(self) -> "pandas.DataFrame":
+    def compute_all(self) -> pandas.DataFrame:
         """Tidy DataFrame of every step (computing the current one if needed)."""
         if self._epochs and self._buffers and self.epoch not in self._results:
             self.compute()

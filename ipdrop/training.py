@@ -48,9 +48,10 @@ import random
 import re
 import sys
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -294,7 +295,7 @@ class TrainConfig:
 
     # -- conversions ---------------------------------------------------------------------------
     @classmethod
-    def from_dict(cls, params: Mapping[str, Any]) -> "TrainConfig":
+    def from_dict(cls, params: Mapping[str, Any]) -> TrainConfig:
         """Build from a plain dict (e.g. parsed YAML/JSON); unknown keys raise ``ValueError``."""
         if not isinstance(params, Mapping):
             raise ValueError(f"params must be a mapping; got {type(params).__name__}")
@@ -312,7 +313,7 @@ class TrainConfig:
             out[f.name] = list(v) if isinstance(v, tuple) else v
         return out
 
-    def replace(self, **changes) -> "TrainConfig":
+    def replace(self, **changes) -> TrainConfig:
         """A copy with some fields changed (validated)."""
         return dataclasses.replace(self, **changes)
 
@@ -551,7 +552,6 @@ def _evaluate(
     (of the first MC pass) are passed to ``tracker.update``.
     """
     import torch
-    import torch.nn.functional as F
 
     from .dropout import InformationDropout, mc_dropout
 

@@ -327,10 +327,10 @@ def edge_from_plan(
     iy_fixed = None
     if plan.labels is not None:
         iy_fixed = np.unique(plan.labels, return_inverse=True)[1].reshape(-1)
-    for l in range(plan.factors.size):
-        ix, _ = group_rows(_hash_codes(plan.px, plan.shift_x[l], plan.eps_x[l]))
+    for h in range(plan.factors.size):
+        ix, _ = group_rows(_hash_codes(plan.px, plan.shift_x[h], plan.eps_x[h]))
         if iy_fixed is None:
-            iy, _ = group_rows(_hash_codes(plan.py, plan.shift_y[l], plan.eps_y[l]))
+            iy, _ = group_rows(_hash_codes(plan.py, plan.shift_y[h], plan.eps_y[h]))
         else:
             iy = iy_fixed
         v, e = edge_base_estimate(ix, iy, clip)

@@ -418,7 +418,10 @@ class KNNLabelMI(MIEstimator):
 
 
 class KSGMI(MIEstimator):
-    """KSG (algorithm 1) estimator of I(X;Y), continuous X and Y: ``estimate(x, y) -> MIResult`` (see :func:`ksg_mi`)."""
+    """KSG (algorithm 1) estimator of I(X;Y) for continuous X and Y: ``estimate(x, y) -> MIResult``.
+
+    See :func:`ksg_mi`.
+    """
 
     name = "ksg"
 
