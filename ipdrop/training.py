@@ -287,8 +287,9 @@ class TrainConfig:
             est = tuple(parse_estimators(est))
             if not est:
                 raise ValueError("estimators must not be empty (use ip_epochs='none' to switch IP tracking off)")
-            if any(e.startswith("mixture") for e in est) and self.dropout != "gaussian":
-                raise ValueError(f"the mixture estimator needs Gaussian dropout; dropout={self.dropout!r}")
+            for base in ("mixture", "binning-ref"):
+                if any(e.startswith(base) for e in est) and self.dropout != "gaussian":
+                    raise ValueError(f"the {base} estimator needs Gaussian dropout; dropout={self.dropout!r}")
             if "kl" in est and self.dropout != "information":
                 raise ValueError(f"the 'kl' estimator needs information dropout; dropout={self.dropout!r}")
             setf("estimators", est)
@@ -839,26 +840,25 @@ def train(
     ds = _load_data(config)  # raises FileNotFoundError before anything is written
     ip_epochs = set(config.resolved_ip_epochs())
     estimators = config.resolved_estimators
-    # build the tracker first: it validates the estimator settings
-    tracker = InformationPlaneTracker(
-        estimators,
-        variance=config.variance if config.dropout == "gaussian" else None,
-        n_noise=config.n_noise,
-        n_bins=config.n_bins,
-        seed=config.seed,
-        device=str(device),
-        progress=progress,
-        on_error="warn",
-    )
 
     t_start = time.perf_counter()
     with _torch_session(config, device):
         torch.manual_seed(config.seed)  # the trainer owns the global torch RNG during the run
         model = build_model(config.model, config.dataset, **_model_kwargs(config)).to(device)
+        # the estimators read Var(D) from the tracked layer itself (none for information dropout)
+        tracker = InformationPlaneTracker(
+            estimators,
+            layer=model.dropout,
+            n_noise=config.n_noise,
+            n_bins=config.n_bins,
+            seed=config.seed,
+            device=str(device),
+            progress=progress,
+            on_error="warn",
+        )
         # structural zeros in the mixture estimator only where the tracked layer can output exact zeros (ReLU);
         # softplus outputs are > 0, and an exact 0 there is float32 underflow (softplus(-110) == 0)
         tracker.zero_patterns = _layer_can_output_zero(model)
-        tracker.track_layer(model.dropout)  # the estimators use the tracked layer's own Var(D)
         opt, sched = _make_optim(config, model)
         gen = torch.Generator().manual_seed(config.seed)  # data order and augmentation
 
