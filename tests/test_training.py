@@ -296,7 +296,7 @@ def test_augmentation_is_a_seeded_crop_and_flip():
 def test_beta_convention_end_to_end(tmp_path):
     """`ipdrop train --beta 3 --kl-dataset-size 50000` is the chapters' (paper's) beta = 3: same config fields,
     and the loss depends on beta / kl_dataset_size only (CE + beta * KL / N_train)."""
-    from ipdrop import studies
+    from ipdrop.chapters import planes
     from ipdrop.cli import build_parser
 
     args = build_parser().parse_args(
@@ -316,7 +316,7 @@ def test_beta_convention_end_to_end(tmp_path):
             "50000",
         ]
     )
-    st = studies.beta_study(betas=[3.0], widths=[0.125], kl_dataset_size=50000, epochs=1)
+    st = planes.beta_study(betas=[3.0], widths=[0.125], kl_dataset_size=50000, epochs=1)
     cfg = st.configs[st.runs[0]]
     assert (args.beta, args.kl_dataset_size) == (cfg.beta, cfg.kl_dataset_size) == (3.0, 50000)
     base = dict(
