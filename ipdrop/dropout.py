@@ -355,6 +355,8 @@ class InformationDropout(IPDropout):
         self.last_alpha: torch.Tensor | None = None
         self.last_kl: torch.Tensor | None = None
 
+        self.main: nn.Module
+        self.alpha_layer: nn.Module
         if kind == "linear":
             if batch_norm:
                 raise ValueError("batch_norm=True is only supported with kind='conv'")

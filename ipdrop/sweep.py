@@ -496,8 +496,8 @@ def _validate_params(target: _Target, runs: list[dict], names: list[str] | None 
                 raise ValueError(f"invalid parameters for run {name!r}: {exc}") from exc
     elif target.kind == "notebook":
         known = _notebook_parameters(Path(target.spec))
-        names = set().union(*(r.keys() for r in runs)) if runs else set()
-        unknown = sorted(names - set(known))
+        given: set[str] = set().union(*(r.keys() for r in runs)) if runs else set()
+        unknown = sorted(given - set(known))
         if unknown:
             raise ValueError(
                 f"unknown parameter(s) {unknown} for notebook {Path(target.spec).name}; "
@@ -599,7 +599,7 @@ def _tail(path: Path, n_chars: int = 20000) -> str:
 
 
 def _execute_run(
-    target: _Target, params: dict, out_dir: str, num_threads: int | None = "auto", stored: dict | None = None
+    target: _Target, params: dict, out_dir: str, num_threads: int | str | None = "auto", stored: dict | None = None
 ) -> dict:
     """Run one target in its folder; never raises for a failing target (returns a record)."""
     out = Path(out_dir)
@@ -607,14 +607,16 @@ def _execute_run(
     log_path = out / LOG_FILE  # hidden: ipdrop.training refuses to start in a folder with other files
     err_path = out / "error.log"
     err_path.unlink(missing_ok=True)
+    threads: int | None = None
     if num_threads == "auto":  # Dask worker: share this machine's cores among the worker's threads
-        num_threads = None
         with contextlib.suppress(Exception):
             from distributed import get_worker
 
-            num_threads = max(1, _available_cores() // max(1, get_worker().state.nthreads))
+            threads = max(1, _available_cores() // max(1, get_worker().state.nthreads))
+    elif num_threads is not None:
+        threads = int(num_threads)
     t0 = time.perf_counter()
-    record = {
+    record: dict[str, Any] = {
         "name": out.name,
         "params": params,
         "out_dir": str(out),
@@ -626,7 +628,7 @@ def _execute_run(
     try:
         with open(log_path, "w") as log_fh, _capture_output(log_fh):
             fn = target.load()
-            _set_threads(num_threads)
+            _set_threads(threads)
             fn(dict(params), out)
         if stored is not None:
             _write_json(out / "params.json", stored)

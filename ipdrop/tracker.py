@@ -77,7 +77,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ._base import MIResult, as_labels, check_int, check_positive, resolve_device
+from ._base import MIEstimator, MIResult, as_labels, check_int, check_positive, resolve_device
 from .estimators import (
     EDGE,
     GaussianDropoutMI,
@@ -237,7 +237,7 @@ class _BinningRef:
 class _LabelMI:
     """I(Y;Z) from an estimator built per step by ``make(seed)`` (EDGE, k-NN), on the noisy Z when given."""
 
-    def __init__(self, name: str, make: Callable[[int], object]):
+    def __init__(self, name: str, make: Callable[[int], MIEstimator]):
         self.name, self.make = name, make
 
     def __call__(self, data: SplitData):
@@ -311,7 +311,7 @@ def parse_estimators(names: Iterable[str | Callable]) -> list[str | Callable]:
 
     Raises ``ValueError`` naming the unknown entry.
     """
-    out = []
+    out: list[str | Callable] = []
     for name in names:
         if callable(name):
             out.append(name)
