@@ -88,9 +88,12 @@ import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import _io
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "SweepReport",
@@ -225,7 +228,7 @@ def expand_grid(grid: Mapping[str, Sequence]) -> list[dict]:
     return [dict(zip(keys, combo)) for combo in itertools.product(*lists)]
 
 
-def load_params_file(path) -> list[dict]:
+def load_params_file(path: str | os.PathLike) -> list[dict]:
     """Read the runs of a sweep from a YAML (or JSON) file.
 
     The file holds either a list of parameter dicts (one per run), or a mapping
@@ -323,7 +326,7 @@ def _write_json(path: Path, obj) -> None:
 _read_json = _io.read_json_or_none
 
 
-def is_complete(run_dir) -> bool:
+def is_complete(run_dir: str | os.PathLike) -> bool:
     """True when ``run_dir/run.json`` exists and says ``"status": "complete"``."""
     info = _read_json(Path(run_dir) / "run.json")
     return isinstance(info, dict) and info.get("status") == "complete"
@@ -409,7 +412,7 @@ def _find_notebook(name: str, notebooks_dir=None) -> Path:
     raise ValueError(f"notebook {name!r} not found; tried: {', '.join(str(t) for t in tried)}")
 
 
-def resolve_target(target, notebooks_dir=None) -> _Target:
+def resolve_target(target: str | Callable[..., Any], notebooks_dir: str | os.PathLike | None = None) -> _Target:
     """Turn a target spec into a picklable target.
 
     Parameters
@@ -728,7 +731,7 @@ class SweepReport:
         """True when every run is complete (now or before)."""
         return all(r.status in ("complete", "skipped") for r in self.runs)
 
-    def to_frame(self):
+    def to_frame(self) -> pd.DataFrame:
         """One row per run: name, status, seconds, error, log and the parameters as columns."""
         import pandas as pd
 
@@ -801,7 +804,7 @@ def _connect_dask(scheduler, workers, num_threads, timeout, cluster_options, n_r
     return client, owned, num_threads or "auto"
 
 
-def make_jobqueue_cluster(kind: str = "slurm", **kwargs):
+def make_jobqueue_cluster(kind: str = "slurm", **kwargs: Any) -> Any:
     """Create a dask-jobqueue cluster (``SLURMCluster``, ``PBSCluster``, ...).
 
     Parameters
@@ -864,17 +867,17 @@ def _differences(a: Mapping, b: Mapping) -> list[str]:
 
 
 def run_sweep(
-    target,
-    grid,
-    out_root,
+    target: str | Callable[..., Any],
+    grid: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]] | str | os.PathLike,
+    out_root: str | os.PathLike,
     executor: str = "local",
     workers: int | None = None,
-    scheduler=None,
+    scheduler: Any = None,
     base_params: Mapping | None = None,
     progress: bool = True,
     *,
     threads_per_run: int | None = None,
-    notebooks_dir=None,
+    notebooks_dir: str | os.PathLike | None = None,
     dask_timeout: float = 5.0,
     cluster_options: Mapping | None = None,
 ) -> SweepReport:
@@ -1331,7 +1334,7 @@ def _kv_list(entries, what) -> dict:
     return out
 
 
-def add_cli(subparsers) -> argparse.ArgumentParser:
+def add_cli(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``ipdrop sweep`` on an argparse ``subparsers`` object; returns the subparser."""
     p = subparsers.add_parser(
         "sweep",
@@ -1449,7 +1452,7 @@ def _cli_main(args) -> int:
     return 0 if report.ok else 1
 
 
-def main(argv=None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Stand-alone entry point (``python -m ipdrop.sweep ...``), same as ``ipdrop sweep``."""
     parser = argparse.ArgumentParser(prog="ipdrop")
     sub = parser.add_subparsers(dest="command", required=True)

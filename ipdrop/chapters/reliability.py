@@ -30,6 +30,7 @@ import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -88,13 +89,13 @@ def _mixture_all(fx, variance, n_noise, seed, device, zero_patterns=True, n_cent
 
 
 def toy_views_vs_n(
-    dims=(32, 84, 128),
-    variances=(0.2, 0.0625),
-    sizes=(500, 1000, 2000, 4000),
+    dims: Sequence[int] = (32, 84, 128),
+    variances: Sequence[float] = (0.2, 0.0625),
+    sizes: Sequence[int] = (500, 1000, 2000, 4000),
     n_noise: int = 10,
     n_centers: int = 1000,
-    seed=0,
-    device="cpu",
+    seed: int = 0,
+    device: str = "cpu",
 ) -> pd.DataFrame:
     """The three views of the mixture estimator against the exact I(X;Z) on the toy, as N grows.
 
@@ -165,7 +166,7 @@ def _run_variance(run_dir: Path) -> tuple[float | None, str]:
 
 #: the settings of :func:`run_reliability_table` recorded with a stored table, with their defaults
 #: (``scripts/reliability_table.py`` builds its options from this)
-TABLE_SETTINGS: dict[str, tuple[int, ...] | int | str] = {
+TABLE_SETTINGS: dict[str, Any] = {
     "epochs": (2, 20, 100, 200),
     "sizes": (1000, 2000, 5000, 10000),
     "seeds": (0, 1, 2),
@@ -177,18 +178,18 @@ TABLE_SETTINGS: dict[str, tuple[int, ...] | int | str] = {
 
 
 def run_reliability_table(
-    run_dir,
+    run_dir: str | os.PathLike,
     *,
-    epochs=TABLE_SETTINGS["epochs"],
-    sizes=TABLE_SETTINGS["sizes"],
-    seeds=TABLE_SETTINGS["seeds"],
+    epochs: Sequence[int] = TABLE_SETTINGS["epochs"],
+    sizes: Sequence[int] = TABLE_SETTINGS["sizes"],
+    seeds: Sequence[int] = TABLE_SETTINGS["seeds"],
     split: str = "train",
     n_noise: int = 10,
-    n_bins=TABLE_SETTINGS["n_bins"],
-    ref_bins=TABLE_SETTINGS["ref_bins"],
+    n_bins: Sequence[int] = TABLE_SETTINGS["n_bins"],
+    ref_bins: Sequence[int] = TABLE_SETTINGS["ref_bins"],
     variance: float | None = None,
     activation: str | None = None,
-    device="cpu",
+    device: str = "cpu",
     progress: bool = False,
 ) -> pd.DataFrame:
     """Every estimate of I(X;Z) of a stored run at several epochs, sample sizes and seeds (one tidy table).
@@ -241,7 +242,7 @@ def run_reliability_table(
             f"(stored: {sorted(stored)[:10]}{' ...' if len(stored) > 10 else ''})"
         )
     rows: list[dict] = []
-    dropped: set[str] = set()
+    dropped: set[int] = set()
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -310,7 +311,12 @@ def run_reliability_table(
 
 
 def store_reliability_table(
-    df: pd.DataFrame, store_dir, run_name: str, *, settings: dict | None = None, wall_time_s: float | None = None
+    df: pd.DataFrame,
+    store_dir: str | os.PathLike,
+    run_name: str,
+    *,
+    settings: dict | None = None,
+    wall_time_s: float | None = None,
 ) -> tuple[Path, Path]:
     """Write ``<store_dir>/<run_name>.csv`` (the table) and ``<run_name>.json`` (settings, versions, CPU,
     threads, git commit, wall time) atomically. Returns the two paths."""
@@ -347,7 +353,7 @@ def store_reliability_table(
     return csv, meta
 
 
-def load_reliability_table(store_dir, run_name: str) -> tuple[pd.DataFrame, dict] | None:
+def load_reliability_table(store_dir: str | os.PathLike, run_name: str) -> tuple[pd.DataFrame, dict] | None:
     """``(table, provenance)`` stored by :func:`store_reliability_table`, or None when absent."""
     csv, meta = Path(store_dir) / f"{run_name}.csv", Path(store_dir) / f"{run_name}.json"
     if not csv.is_file():
@@ -366,7 +372,7 @@ def update_reliability_table(
     *,
     add: bool = False,
     progress: bool = False,
-    **settings,
+    **settings: Any,
 ) -> tuple[Path, Path, pd.DataFrame]:
     """Compute the table of a stored run (:func:`run_reliability_table`) and store it (:func:`store_reliability_table`).
 
@@ -539,12 +545,12 @@ def epoch_change_vs_drift(
 
 
 def train_quick_run(
-    out_dir,
+    out_dir: str | os.PathLike,
     *,
     model: str = "fc",
     variance: float = 0.2,
     epochs: int = 4,
-    ip_epochs=(1, 2, 4),
+    ip_epochs: Sequence[int] = (1, 2, 4),
     ip_n_train: int = 2000,
     subset: str = "embedded",
     lr: float = 0.1,
@@ -584,7 +590,7 @@ def train_quick_run(
 # --------------------------------------------------------------------------- what the numbers say about Sec. 5
 
 
-def compression_by_n(df: pd.DataFrame, estimator: str, **rule) -> pd.DataFrame:
+def compression_by_n(df: pd.DataFrame, estimator: str, **rule: Any) -> pd.DataFrame:
     """The book's one compression rule (:func:`ipdrop.analysis.compression`, seeds as repeated curves, the MC
     errors as errors) applied to the curve over the analysed epochs at each N separately. Columns ``estimator,
     n, peak, epoch_peak, final, drop, threshold, compressed``."""
