@@ -64,7 +64,7 @@ run: venv
 test: venv
 	$(MAKE) lint test-unit test-notebooks test-book
 
-# ruff (lint + format check, configured in pyproject.toml) and mypy on the modules listed there
+# ruff (lint + format check, configured in pyproject.toml) and mypy on the package (files and exclusions in pyproject.toml)
 lint: venv
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .

@@ -17,10 +17,17 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import numbers
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+
+#: what ``seed=`` takes: a non-negative int, a ``numpy.random.Generator`` or None (fresh entropy)
+Seed: TypeAlias = "int | np.random.Generator | None"
 
 VARIANCE_CONVENTION = "variance = Var(D) = sigma^2, D ~ N(1, sigma^2); Z_i | X=x ~ N(f_i(x), sigma^2 f_i(x)^2)"
 
@@ -194,7 +201,7 @@ def make_rng(seed: Any, name: str = "seed") -> np.random.Generator:
     return np.random.default_rng(_check_seed_int(seed, name))
 
 
-def torch_generator(seed: Any, device: Any = "cpu", name: str = "seed"):
+def torch_generator(seed: Any, device: Any = "cpu", name: str = "seed") -> torch.Generator:
     """``torch.Generator`` on ``device`` seeded with the int ``seed`` (or drawn from a numpy Generator, or fresh
     entropy for ``None``); invalid seeds raise ``ValueError`` naming ``name``."""
     import torch
@@ -218,7 +225,7 @@ def _check_seed_int(seed: Any, name: str) -> int:
     return int(seed)
 
 
-def resolve_device(device: Any = "auto"):
+def resolve_device(device: Any = "auto") -> torch.device:
     """``"auto"`` -> CUDA when available else CPU; otherwise ``torch.device(device)``."""
     import torch
 

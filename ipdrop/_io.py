@@ -14,9 +14,13 @@ import json
 import os
 import sys as _sys
 import tempfile
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas
 
 __all__ = [
     "atomic_path",
@@ -46,8 +50,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    tmp = Path(tmp)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = Path(tmp_name)
     try:
         try:
             os.fchmod(fd, _file_mode())  # mkstemp makes 0600 files; run files are ordinary files (0644)
@@ -62,14 +66,14 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
-def remove_stale_tmp(folder: str | os.PathLike, names) -> list[Path]:
+def remove_stale_tmp(folder: str | os.PathLike, names: Iterable[str]) -> list[Path]:
     """Delete temporary files ``.NAME.*.tmp`` that an :func:`atomic_path` write killed mid-way left in ``folder``.
 
     Only call this when no other process writes these files at the same moment (e.g. when a run starts).
     Returns the paths removed.
     """
     folder = Path(folder)
-    removed = []
+    removed: list[Path] = []
     if not folder.is_dir():
         return removed
     for name in names:
@@ -95,7 +99,7 @@ def write_text(path: str | os.PathLike, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
-def read_json_or_none(path: str | os.PathLike):
+def read_json_or_none(path: str | os.PathLike) -> Any:
     """The JSON content of ``path``, or None when it is missing or not valid JSON (e.g. half-written)."""
     try:
         with open(path) as fh:
@@ -115,7 +119,7 @@ def read_json(path: str | os.PathLike) -> Any:
         return json.load(fh)
 
 
-def write_csv(path: str | os.PathLike, df) -> None:
+def write_csv(path: str | os.PathLike, df: pandas.DataFrame) -> None:
     """Write a pandas DataFrame to ``path`` as CSV (no index) atomically.
 
     Floats are written with 17 significant digits (``repr`` precision) so that reading the file back

@@ -22,9 +22,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from . import _io
 
@@ -78,7 +81,7 @@ def read_params(run_dir: str | os.PathLike) -> dict[str, Any] | None:
     return stored if isinstance(stored, dict) else None
 
 
-def read_results(path: str | os.PathLike):
+def read_results(path: str | os.PathLike) -> pd.DataFrame:
     """Read a run's results table: ``path`` is a run folder or a ``results.csv`` file.
 
     Columns keep the file's order; ``epoch`` becomes int64, ``n``/``d`` nullable Int64, ``value`` and the

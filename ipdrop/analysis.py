@@ -24,6 +24,7 @@ Defaults: ``min_drop`` = 0.1 nats, ``rel_drop`` = 2%, ``se_factor`` = 2.
 from __future__ import annotations
 
 import math
+import os
 import re
 import warnings
 from collections.abc import Sequence
@@ -33,6 +34,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 from . import _io, _rundir
 from ._base import check_int
@@ -67,7 +69,7 @@ XQ, YQ = "I(X;Z)", "I(Y;Z)"
 COMPRESSION_DEFAULTS = {"from_epoch": 1, "min_drop": 0.1, "rel_drop": 0.02, "se_factor": 2.0}
 
 
-def error_column(df) -> str | None:
+def error_column(df: pd.DataFrame) -> str | None:
     """Name of the Monte-Carlo error column of a results table (``mc_error``, or the older ``stderr``), or
     None when it has neither."""
     for c in _rundir.ERROR_COLUMNS:
@@ -103,9 +105,9 @@ class Compression:
 
 
 def compression(
-    epochs,
-    values,
-    errors=None,
+    epochs: ArrayLike,
+    values: ArrayLike,
+    errors: ArrayLike | None = None,
     *,
     from_epoch: int = 1,
     min_drop: float = 0.1,
@@ -207,7 +209,7 @@ def _run_keys(df) -> list[str]:
 
 
 def ip_summary(
-    df,
+    df: pd.DataFrame,
     quantity: str = XQ,
     *,
     estimators: Sequence[str] | None = None,
@@ -216,7 +218,7 @@ def ip_summary(
     min_drop: float = 0.1,
     rel_drop: float = 0.02,
     se_factor: float = 2.0,
-):
+) -> pd.DataFrame:
     """Maximum, final value and drop of an MI quantity per run, split and estimator, with the verdict of
     :func:`compression` (one run = one seed: the seed-spread term is 0).
 
@@ -280,7 +282,7 @@ def ip_summary(
     return pd.DataFrame(rows, columns=cols)
 
 
-def accuracy_summary(df, *, percent: bool = True):
+def accuracy_summary(df: pd.DataFrame, *, percent: bool = True) -> pd.DataFrame:
     """Final accuracies per run (in %, or fractions with ``percent=False``).
 
     Columns: ``run`` (when present), ``epochs``, ``test`` (whole test set, dropout off), ``test_mc``
@@ -316,7 +318,7 @@ def accuracy_summary(df, *, percent: bool = True):
     return pd.DataFrame(rows)
 
 
-def final_values(df, quantity: str = YQ, *, split: str = "train"):
+def final_values(df: pd.DataFrame, quantity: str = YQ, *, split: str = "train") -> pd.DataFrame:
     """Wide table of an MI quantity at the last tracked epoch: one row per run, one column per estimator."""
     _check_table(df)
     sub = df[(df["quantity"] == quantity) & (df["split"] == split)]
@@ -330,13 +332,13 @@ def final_values(df, quantity: str = YQ, *, split: str = "train"):
 
 
 def compression_table(
-    df,
+    df: pd.DataFrame,
     *,
     estimators: Sequence[str] | None = None,
     splits: Sequence[str] = ("train", "test"),
     decimals: int = 2,
-    **kwargs,
-):
+    **kwargs: Any,
+) -> pd.DataFrame:
     """The chapter table: per run, split and estimator the I(X;Z) at initialisation, its maximum after the
     first epoch, the final value, the drop and the threshold it must exceed (nats, rounded to ``decimals``) and
     ``compressed`` ("yes"/"no"),
@@ -367,7 +369,7 @@ def compression_table(
     return out[cols].set_index(keys + ["split", "estimator"])
 
 
-def beta_summary(df, *, x_estimator: str = "kl", split: str = "train", **kwargs):
+def beta_summary(df: pd.DataFrame, *, x_estimator: str = "kl", split: str = "train", **kwargs: Any) -> pd.DataFrame:
     """Fig. 7 in numbers: one row per run of :func:`beta_study` with ``size``, ``beta``, the final test /
     train accuracy (%), and for I(X;Z) (``x_estimator`` on ``split``) the value after the first epoch
     (``first``), the maximum (epochs >= 1), the final value, the drop, ``compressed`` (see :func:`ip_summary`,
@@ -404,7 +406,7 @@ def beta_summary(df, *, x_estimator: str = "kl", split: str = "train", **kwargs)
     return pd.DataFrame(rows)
 
 
-def beta_checks(summary):
+def beta_checks(summary: pd.DataFrame) -> pd.DataFrame:
     """The paper's Fig. 7 statements, computed from :func:`beta_summary` per network size.
 
     Returns a DataFrame indexed by ``size`` with ``xz_decreases_with_beta`` (final I(X;Z) strictly decreasing
@@ -435,7 +437,7 @@ def beta_checks(summary):
 _FAIL_RE = re.compile(r"estimator '([^']+)' failed at epoch (\d+), split '([^']+)': (.*)", re.S)
 
 
-def failed_estimates(df):
+def failed_estimates(df: pd.DataFrame) -> pd.DataFrame:
     """Estimates that failed and left no rows, from ``df.attrs["warnings"]`` (``capture_warnings=True``).
 
     Returns a DataFrame with columns ``run, estimator, split, epoch, reason`` (first 120 characters of the
@@ -457,7 +459,7 @@ def failed_estimates(df):
     return pd.DataFrame(rows, columns=["run", "estimator", "split", "epoch", "reason"])
 
 
-def chapter_pairs(df, n_bins: int = 30) -> dict[str, list[tuple[str, str]]]:
+def chapter_pairs(df: pd.DataFrame, n_bins: int = 30) -> dict[str, list[tuple[str, str]]]:
     """Per run, the information planes the paper shows: for Gaussian dropout our estimator in both views
     against EDGE (``mixture-dataset``/``edge``, ``mixture-heldout``/``edge``) and binning with ``n_bins``
     for both axes; for information dropout the KL bound against the variational I(Y;Z), and binning."""
@@ -477,7 +479,7 @@ def chapter_pairs(df, n_bins: int = 30) -> dict[str, list[tuple[str, str]]]:
     return out
 
 
-def binning_pairs(df) -> list[tuple[str, str]]:
+def binning_pairs(df: pd.DataFrame) -> list[tuple[str, str]]:
     """``(binning-n, binning-n)`` pairs present in the table, by increasing bin count."""
     _check_table(df)
     names = {e for e in df["estimator"].unique() if isinstance(e, str) and e.startswith("binning-")}
@@ -504,7 +506,11 @@ def _run_params(run_dir: Path) -> dict | None:
 
 
 def load_sweep(
-    out_root, *, only_complete: bool = True, include_base: bool = False, results: str = _rundir.RESULTS_FILE
+    out_root: str | os.PathLike,
+    *,
+    only_complete: bool = True,
+    include_base: bool = False,
+    results: str = _rundir.RESULTS_FILE,
 ) -> pd.DataFrame:
     """Read every run of a sweep into one tidy table.
 
@@ -651,7 +657,7 @@ def mean_planes(
     return out
 
 
-def pick_one(df, column, wanted, quantity):
+def pick_one(df: pd.DataFrame, column: str, wanted: Any, quantity: str) -> pd.DataFrame:
     """Filter ``df`` on ``column`` == wanted; with wanted None there must be a single choice."""
     if column not in df.columns:
         return df
@@ -779,7 +785,12 @@ def compression_summary(
 
 
 def compression_verdict(
-    df: pd.DataFrame, estimator: str, by: Sequence[str] | None = None, over: str = "seed", quantity: str = XQ, **rule
+    df: pd.DataFrame,
+    estimator: str,
+    by: Sequence[str] | None = None,
+    over: str = "seed",
+    quantity: str = XQ,
+    **rule: Any,
 ) -> pd.DataFrame:
     """The per-setting rows of :func:`compression_summary` for one ``estimator``, with the verdict of the one
     rule (:func:`compression`) named for the sweep chapter: ``seed_noise`` = the across-seed standard

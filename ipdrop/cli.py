@@ -20,8 +20,8 @@ import dataclasses
 import json
 import sys
 import textwrap
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from . import _io
 
@@ -264,7 +264,7 @@ def _cmd_estimate(args) -> int:
     except (FileNotFoundError, ValueError) as exc:
         return _fail("estimate", exc)
     except KeyboardInterrupt:
-        print(f"ipdrop estimate: interrupted; run the same command again to continue", file=sys.stderr)
+        print("ipdrop estimate: interrupted; run the same command again to continue", file=sys.stderr)
         return 130
     print(f"ipdrop estimate: done, {len(df)} rows in {Path(args.run) / 'estimates.csv'}")
     return 0

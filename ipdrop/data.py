@@ -20,8 +20,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 ENV_VAR = "IPDROP_DATA"
 CACHE_ENV_VAR = "IPDROP_CACHE"
@@ -189,7 +193,7 @@ def load(name: str, subset: str | None = None, root: str | os.PathLike | None = 
     )
 
 
-def to_tensor(x: np.ndarray, name: str):
+def to_tensor(x: np.ndarray, name: str) -> torch.Tensor:
     """uint8 images -> float32 NCHW torch tensor, scaled to [0, 1] and normalised per channel."""
     import torch
 

@@ -34,11 +34,11 @@ from __future__ import annotations
 
 import contextlib
 import math
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
 from ._base import check_positive
 from .estimators._infodropout import F_FLOOR, KL_FORMS, kl_relu_terms, kl_softplus_terms
@@ -167,7 +167,7 @@ class GaussianDropout(IPDropout):
         self.mc = bool(mc)
 
     @classmethod
-    def from_rate(cls, p: float, mc: bool = False) -> "GaussianDropout":
+    def from_rate(cls, p: float, mc: bool = False) -> GaussianDropout:
         """Gaussian dropout matching a binary drop rate ``p`` in (0, 1): variance = p / (1 - p)."""
         p = _check_rate(p)
         if p == 0.0:
@@ -355,6 +355,8 @@ class InformationDropout(IPDropout):
         self.last_alpha: torch.Tensor | None = None
         self.last_kl: torch.Tensor | None = None
 
+        self.main: nn.Module
+        self.alpha_layer: nn.Module
         if kind == "linear":
             if batch_norm:
                 raise ValueError("batch_norm=True is only supported with kind='conv'")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import check_int, make_rng
+from ._base import Seed, check_int, make_rng
 
 
 def gaussian_pairs_mi(rho: float, n_pairs: int = 1) -> float:
@@ -17,7 +17,7 @@ def gaussian_pairs_mi(rho: float, n_pairs: int = 1) -> float:
     return -0.5 * n_pairs * float(np.log1p(-rho * rho))
 
 
-def gaussian_pairs(n: int, rho: float, n_pairs: int = 1, seed=None):
+def gaussian_pairs(n: int, rho: float, n_pairs: int = 1, seed: Seed = None) -> tuple[np.ndarray, np.ndarray, float]:
     """``n`` samples of ``n_pairs`` independent standard bivariate Gaussian pairs (X_k, Y_k) with correlation ``rho``.
 
     Returns ``x (n, n_pairs)``, ``y (n, n_pairs)`` and the exact MI (e.g. rho=0.75 -> 0.41334 nats).
@@ -38,7 +38,7 @@ def uniform_noise_mi(half_width: float) -> float:
     return a - float(np.log(2 * a))
 
 
-def uniform_noise(n: int, half_width: float = 0.1, seed=None):
+def uniform_noise(n: int, half_width: float = 0.1, seed: Seed = None) -> tuple[np.ndarray, np.ndarray, float]:
     """X ~ U(0,1), Y = X + U(-a, a); returns ``x (n,1)``, ``y (n,1)`` and the exact MI."""
     n = check_int(n, "n", minimum=2)
     mi = uniform_noise_mi(half_width)
@@ -48,8 +48,12 @@ def uniform_noise(n: int, half_width: float = 0.1, seed=None):
     return x, y, mi
 
 
-def separated_classes(n: int, n_classes: int = 4, dim: int = 2, separation: float = 50.0, seed=None):
-    """Discrete uniform labels Y and Z | Y=k ~ N(separation * e_k-ish mean, I): well separated, so I(Y;Z) = H(Y) = log K.
+def separated_classes(
+    n: int, n_classes: int = 4, dim: int = 2, separation: float = 50.0, seed: Seed = None
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Discrete uniform labels Y and Z | Y=k ~ N(separation * e_k-ish mean, I).
+
+    The classes are well separated, so I(Y;Z) = H(Y) = log K.
 
     Returns ``z (n, dim)``, integer labels ``y (n,)`` and log(n_classes).
     """

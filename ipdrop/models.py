@@ -18,10 +18,11 @@ Use :func:`build_model` to build a model for ``"mnist"`` (1x28x28) or ``"cifar10
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
 from ._base import check_int, check_positive
 from .dropout import (
@@ -358,7 +359,7 @@ class FullCNN(_IPModel):
 MODELS = ("lenet", "fc", "resnet18", "fullcnn")
 
 
-def build_model(name: str, dataset: str = "mnist", **kw) -> nn.Module:
+def build_model(name: str, dataset: str = "mnist", **kw: Any) -> nn.Module:
     """Build one of the paper's networks for a dataset.
 
     Parameters

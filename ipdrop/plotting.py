@@ -8,15 +8,22 @@ information plane is one epoch: x = I(X;Z) of ``x_estimator``, y = I(Y;Z) of ``y
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import analysis as _analysis
 
 if TYPE_CHECKING:
     import pandas as pd
+    from matplotlib.axes import Axes
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colorbar import Colorbar
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from pandas.io.formats.style import Styler
 
 __all__ = [
     "information_plane_points",
@@ -85,10 +92,15 @@ def _as_frame(df):
     return df
 
 
-def information_plane_points(df, x_estimator: str, y_estimator: str, split: str = "train", *, y_quantity: str = _YQ):
-    """DataFrame with columns ``epoch, x, y`` (and ``x_mc_error``, ``y_mc_error``, the Monte-Carlo errors): one row per epoch at
-    which both estimates exist. ``y_quantity`` is the quantity on y (default I(Y;Z); ``"I(Y_binned;Z)"``: the
-    label binned with the representation's edges, as the paper's code does for ``binning-ref-<n>``)."""
+def information_plane_points(
+    df: pd.DataFrame, x_estimator: str, y_estimator: str, split: str = "train", *, y_quantity: str = _YQ
+) -> pd.DataFrame:
+    """DataFrame with columns ``epoch, x, y`` (and ``x_mc_error``, ``y_mc_error``, the Monte-Carlo errors).
+
+    One row per epoch at which both estimates exist. ``y_quantity`` is the quantity on y (default I(Y;Z);
+    ``"I(Y_binned;Z)"``: the label binned with the representation's edges, as the paper's code does for
+    ``binning-ref-<n>``).
+    """
     import pandas as pd
 
     df = _as_frame(df)
@@ -114,19 +126,19 @@ def information_plane_points(df, x_estimator: str, y_estimator: str, split: str 
 
 
 def plot_information_plane(
-    df,
+    df: pd.DataFrame,
     x_estimator: str = "mixture-dataset",
     y_estimator: str = "edge",
     split: str = "train",
-    ax=None,
+    ax: Axes | None = None,
     *,
     cmap: str = "viridis",
     colorbar: bool = True,
     connect: bool = True,
     title: str | None = None,
     errorbars: bool = True,
-    **scatter_kw,
-):
+    **scatter_kw: Any,
+) -> Axes:
     """Draw one information plane: one point per epoch, coloured by epoch.
 
     Parameters
@@ -184,7 +196,7 @@ def plot_information_plane(
     return ax
 
 
-def default_pairs(df) -> list[tuple[str, str]]:
+def default_pairs(df: pd.DataFrame) -> list[tuple[str, str]]:
     """The (x_estimator, y_estimator) pairs a results table supports, in a sensible order:
     mixture modes and ``kl`` with the best available I(Y;Z) estimator, then every binning count with
     itself (as in the paper)."""
@@ -204,14 +216,14 @@ def default_pairs(df) -> list[tuple[str, str]]:
 
 
 def plot_planes_grid(
-    df,
+    df: pd.DataFrame,
     pairs: Sequence[tuple[str, str]] | None = None,
     splits: Sequence[str] = ("train", "test"),
     *,
     cmap: str = "viridis",
     panel_size: tuple[float, float] = (4.2, 3.4),
     suptitle: str | None = None,
-):
+) -> Figure:
     """Several information planes side by side: one column per (x, y) estimator pair, one row per split.
 
     Parameters
@@ -255,7 +267,7 @@ def plot_planes_grid(
     return fig
 
 
-def plot_training_curves(df, ax=None, *, quantity: str = "accuracy"):
+def plot_training_curves(df: pd.DataFrame, ax: Axes | None = None, *, quantity: str = "accuracy") -> Axes:
     """Train/test ``quantity`` (``"accuracy"`` or ``"loss"``) per epoch from the ``eval``/``eval-mc``/``optim``
     rows. Returns the Axes."""
     import matplotlib.pyplot as plt
@@ -273,7 +285,7 @@ def plot_training_curves(df, ax=None, *, quantity: str = "accuracy"):
     return ax
 
 
-def run_title(config) -> str:
+def run_title(config: Any) -> str:
     """A figure title from a run's configuration (a :class:`~ipdrop.training.TrainConfig` or its dict, as in
     ``config.json``): network and data, the dropout and its strength, and the N of the IP subsets, e.g.
     ``"fc on mnist, Gaussian dropout Var(D) = 0.2, IP on N = 1000 train / 1000 test inputs"``."""
@@ -415,7 +427,9 @@ def estimator_label(name: str) -> str:
     return name
 
 
-def ip_axis_labels(ax, x_estimator: str | None = None, y_estimator: str | None = None, *, unit: str = "nats"):
+def ip_axis_labels(
+    ax: Axes, x_estimator: str | None = None, y_estimator: str | None = None, *, unit: str = "nats"
+) -> Axes:
     """Label an information-plane axis with the quantity, the unit and the estimator, e.g.
     ``"I(X;Z) [nats], mixture (dataset view)"``. An estimator of ``None`` leaves that axis's label without
     one. Returns ``ax``."""
@@ -424,7 +438,7 @@ def ip_axis_labels(ax, x_estimator: str | None = None, y_estimator: str | None =
     return ax
 
 
-def label_entropy(labels) -> float:
+def label_entropy(labels: ArrayLike) -> float:
     """Empirical entropy H(Y) of integer class labels, in nats (log 10 for 10 balanced classes)."""
     y = np.asarray(labels).ravel()
     if y.size == 0:
@@ -435,16 +449,16 @@ def label_entropy(labels) -> float:
 
 
 def ip_reference_lines(
-    ax,
+    ax: Axes,
     *,
     n_samples: int | None = None,
-    labels=None,
+    labels: ArrayLike | None = None,
     h_y: float | None = None,
     color: str = "0.35",
     linestyle: str = "--",
     linewidth: float = 0.9,
     annotate: bool = True,
-):
+) -> dict[str, Line2D]:
     """Draw the ceilings of an information plane: x = log N (I(X;Z) of X uniform on N inputs) and
     y = H(Y) (from ``h_y`` or from the ``labels``); both in nats.
 
@@ -455,8 +469,8 @@ def ip_reference_lines(
         raise ValueError("ip_reference_lines(): give labels or h_y, not both")
     if labels is not None:
         h_y = label_entropy(labels)
-    kw = dict(color=color, linestyle=linestyle, linewidth=linewidth, zorder=0.5)
-    out = {}
+    kw: dict[str, Any] = dict(color=color, linestyle=linestyle, linewidth=linewidth, zorder=0.5)
+    out: dict[str, Line2D] = {}
     if n_samples is not None:
         if int(n_samples) < 1:
             raise ValueError(f"ip_reference_lines(): n_samples must be >= 1; got {n_samples}")
@@ -493,7 +507,14 @@ def ip_reference_lines(
     return out
 
 
-def epoch_colorbar(mappable, ax=None, *, label: str = "epoch", max_ticks: int = 8, **kwargs):
+def epoch_colorbar(
+    mappable: ScalarMappable,
+    ax: Axes | Sequence[Axes] | None = None,
+    *,
+    label: str = "epoch",
+    max_ticks: int = 8,
+    **kwargs: Any,
+) -> Colorbar:
     """A colour bar for epochs with integer ticks only (never 0.5, 1.5).
 
     Up to ``max_ticks`` distinct epochs get one tick each; more get at most ``max_ticks`` integer ticks.
@@ -501,8 +522,10 @@ def epoch_colorbar(mappable, ax=None, *, label: str = "epoch", max_ticks: int = 
     """
     from matplotlib.ticker import FixedLocator, MaxNLocator, StrMethodFormatter
 
-    target = ax if ax is not None else mappable.axes
-    first = np.ravel(np.asarray(target, dtype=object))[0] if isinstance(target, (list, tuple, np.ndarray)) else target
+    target: Any = ax if ax is not None else getattr(mappable, "axes", None)  # an artist's own axes
+    first: Any = (
+        np.ravel(np.asarray(target, dtype=object))[0] if isinstance(target, (list, tuple, np.ndarray)) else target
+    )
     cb = first.figure.colorbar(mappable, ax=target, **kwargs)
     cb.set_label(label)
     data = mappable.get_array()
@@ -540,14 +563,14 @@ def _format_number(x, digits: int) -> str:
 
 
 def table(
-    df,
+    df: pd.DataFrame,
     caption: str | None = None,
     *,
     digits: int = 3,
     formats: dict | None = None,
     index: bool = False,
     font_size: str = "0.8em",
-):
+) -> Styler:
     """A results table as a compact HTML table (a pandas ``Styler``) for the book, instead of
     ``print(df.to_string())``.
 
@@ -648,7 +671,7 @@ def table(
 # (moved from ipdrop.figures)
 
 
-def example34_plot(partial, sizes, means):
+def example34_plot(partial: np.ndarray, sizes: ArrayLike, means: np.ndarray) -> tuple[Figure, pd.DataFrame]:
     """Example 3.4: exact partial sums of E[log f(X)] (left) and sample estimates against N (right).
 
     ``partial`` from :func:`ipdrop.chapters.theory.example34_partial_sums`, ``means`` (streams x sizes) from
@@ -684,7 +707,7 @@ def _band(ax, x, lo, hi, color, label=None, alpha=0.25):
     ax.fill_between(x, lo, hi, color=color, alpha=alpha, lw=0, label=label)
 
 
-def bernoulli_gaussian_figure(df):
+def bernoulli_gaussian_figure(df: pd.DataFrame) -> Figure:
     """Thm 3.1 vs Thm 3.3: I(X;Z) estimates against N for binary (binning, several bin counts) and Gaussian
     dropout (mixture, dataset and held-out views), with the log N ceiling. ``df`` from
     :func:`ipdrop.chapters.theory.bernoulli_vs_gaussian`. Returns the Figure."""
@@ -720,7 +743,9 @@ def bernoulli_gaussian_figure(df):
     return fig
 
 
-def relu_log_figure(df, ex34_sizes=None, ex34_means=None):
+def relu_log_figure(
+    df: pd.DataFrame, ex34_sizes: ArrayLike | None = None, ex34_means: np.ndarray | None = None
+) -> tuple[Figure, pd.DataFrame]:
     """Prop. 3.5: sample means of log f_i(X) (over f_i(X) > 0) of a random ReLU network settle as N grows.
 
     Left: per unit, the median over repeats with the 10-90% band, and for the first stream the
@@ -769,7 +794,7 @@ def relu_log_figure(df, ex34_sizes=None, ex34_means=None):
     return fig, pd.DataFrame(rows)
 
 
-def toy_conditional_entropy_figure(df):
+def toy_conditional_entropy_figure(df: pd.DataFrame) -> Figure:
     """Fig. 2/9: MC estimate of h(Z|X) against N for several dimensions (median over repeats, 10-90% band),
     one panel per variance, exact values dashed. ``df`` from
     :func:`ipdrop.chapters.estimator.toy_conditional_entropy`."""
@@ -798,7 +823,7 @@ def toy_conditional_entropy_figure(df):
     return fig
 
 
-def toy_entropy_figure(df):
+def toy_entropy_figure(df: pd.DataFrame) -> Figure:
     """Fig. 3/8: h(Z) by the mixture (dataset and held-out views) against the Gaussian upper bound and the
     exact value, as the dimension grows. ``df`` from :func:`ipdrop.chapters.estimator.toy_entropy_vs_dim`."""
     import matplotlib.pyplot as plt
@@ -822,7 +847,7 @@ def toy_entropy_figure(df):
     return fig
 
 
-def toy_mi_figure(df):
+def toy_mi_figure(df: pd.DataFrame) -> Figure:
     """Fig. 4/10: I(X;Z) against the dimension by every estimator, with the exact value and log N.
 
     Left: the mixture estimator (dataset and held-out views), EDGE and DoE; right: binning by number of bins and
@@ -870,14 +895,14 @@ def _sub(df, run):
 
 
 def plot_study_planes(
-    df,
+    df: pd.DataFrame,
     pairs: Sequence[tuple[str, str]],
     *,
     runs: Sequence[str] | None = None,
     split: str = "train",
     panel_size: tuple[float, float] = (3.9, 3.1),
     suptitle: str | None = None,
-):
+) -> Figure:
     """Grid of information planes: one row per run, one column per ``(x_estimator, y_estimator)`` pair.
 
     Points are epochs coloured by epoch (:func:`ipdrop.plotting.plot_information_plane`). A pair that a
@@ -938,13 +963,13 @@ def plot_study_planes(
 
 
 def plot_run_planes(
-    df,
+    df: pd.DataFrame,
     run: str | None,
     pairs: Sequence[tuple[str, str]],
     *,
     splits: Sequence[str] = ("train", "test"),
     panel_size: tuple[float, float] = (3.9, 3.1),
-):
+) -> Figure:
     """Information planes of one run: one row per split, one column per ``(x_estimator, y_estimator)`` pair
     (e.g. Figs. 6 and 13 side by side); :func:`ipdrop.plotting.plot_planes_grid` on the run's rows.
     Returns the Figure."""
@@ -960,12 +985,12 @@ def plot_run_planes(
 
 
 def plot_binning_sweep(
-    df,
+    df: pd.DataFrame,
     run: str | None = None,
     *,
     splits: Sequence[str] = ("train", "test"),
     panel_size: tuple[float, float] = (3.6, 3.0),
-):
+) -> Figure:
     """Fig. 14: the binning information plane for every tracked bin count (columns) and split (rows), with
     the ceiling log N (N = number of samples the estimate used) drawn as a dashed line."""
     sub = _sub(df, run)
@@ -990,14 +1015,14 @@ def plot_binning_sweep(
 
 
 def plot_beta_planes(
-    df,
+    df: pd.DataFrame,
     *,
     x_estimator: str = "kl",
     y_estimator: str = "variational",
     split: str = "train",
     panel_size: tuple[float, float] = (4.6, 3.6),
     cmap: str = "viridis",
-):
+) -> Figure:
     """Fig. 7: one panel per network size; every beta is a line through its epochs (marker per beta, points
     coloured by epoch, label at the last epoch). Needs the extra columns ``size`` and ``beta``
     (:func:`ipdrop.chapters.planes.beta_study`). The x axis is logarithmic when the values span more than a
@@ -1059,7 +1084,7 @@ def plot_beta_planes(
     return fig
 
 
-def plot_accuracy(df, *, split: str = "test", estimator: str = "eval", ax=None):
+def plot_accuracy(df: pd.DataFrame, *, split: str = "test", estimator: str = "eval", ax: Axes | None = None) -> Axes:
     """Accuracy (%) per epoch, one line per run. Returns the Axes."""
     import matplotlib.pyplot as plt
 
@@ -1091,14 +1116,14 @@ def plot_mean_planes(
     x_estimator: str | None = None,
     y_estimator: str | None = None,
     split: str | None = "train",
-    layer=None,
+    layer: Any = None,
     over: str = "seed",
     band: str = "ci",
     level: float = 0.95,
     cmap: str = "viridis",
-    axes=None,
-    panel_size=(4.0, 3.6),
-):
+    axes: Sequence[Axes] | np.ndarray | None = None,
+    panel_size: tuple[float, float] = (4.0, 3.6),
+) -> Figure:
     """Mean information planes across seeds, one panel per value of ``by``, on shared axes.
 
     Each point is one epoch at (mean I(X;Z), mean I(Y;Z)) across ``over``
@@ -1161,8 +1186,9 @@ def plot_mean_planes(
         raise ValueError("I(X;Z) and I(Y;Z) share no (setting, epoch); nothing to plot")
     err = "ci" if band == "ci" else "std"
     panels = [None] if by is None else sorted(plane[by].dropna().unique().tolist())
+    fig: Any
     if axes is None:
-        fig, axes = plt.subplots(
+        fig, grid = plt.subplots(
             1,
             len(panels),
             figsize=(panel_size[0] * len(panels), panel_size[1]),
@@ -1171,12 +1197,12 @@ def plot_mean_planes(
             squeeze=False,
             constrained_layout=True,
         )
-        axes = list(axes[0])
+        panel_axes: list[Axes] = list(grid[0])
     else:
-        axes = list(np.atleast_1d(axes))
-        if len(axes) != len(panels):
-            raise ValueError(f"{len(axes)} axes given for {len(panels)} panels")
-        fig = axes[0].figure
+        panel_axes = list(np.atleast_1d(np.asarray(axes, dtype=object)))
+        if len(panel_axes) != len(panels):
+            raise ValueError(f"{len(panel_axes)} axes given for {len(panels)} panels")
+        fig = panel_axes[0].figure
     norm = colors.Normalize(
         vmin=float(plane["epoch"].min()), vmax=max(float(plane["epoch"].max()), float(plane["epoch"].min()) + 1e-9)
     )
@@ -1185,7 +1211,7 @@ def plot_mean_planes(
     styles = ["-", "--", ":", "-."]
     markers = ["o", "s", "^", "D", "v", "P"]
     band_label = f"{int(level * 100)}% CI" if band == "ci" else "± 1 std"
-    for ax, panel in zip(axes, panels):
+    for ax, panel in zip(panel_axes, panels):
         sub = plane if panel is None else plane[plane[by] == panel]
         groups = sub.groupby(line_keys, dropna=False, sort=True) if line_keys else [((), sub)]
         for j, (gkey, g) in enumerate(groups):
@@ -1248,10 +1274,10 @@ def plot_mean_planes(
             ax.set_title(f"{by} = {panel}")
         ax.legend(fontsize="small", loc="best")
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel(f"{_YQ} [nats]" + (f", {estimator_label(y_estimator)}" if y_estimator else ""))
+    panel_axes[0].set_ylabel(f"{_YQ} [nats]" + (f", {estimator_label(y_estimator)}" if y_estimator else ""))
     sm = plt.cm.ScalarMappable(norm=norm, cmap=colormap)
     sm.set_array(np.sort(plane["epoch"].unique()))
-    epoch_colorbar(sm, ax=axes)  # integer epochs only
+    epoch_colorbar(sm, ax=panel_axes)  # integer epochs only
     return fig
 
 
@@ -1274,7 +1300,7 @@ def _log_n_curve(ax, sizes, color="0.35"):
     ax.set_xticklabels([f"{int(v / 1000)}k" if v >= 1000 and v % 1000 == 0 else f"{int(v)}" for v in n])
 
 
-def reliability_toy_figure(df, dim: int):
+def reliability_toy_figure(df: pd.DataFrame, dim: int) -> Figure:
     """Toy at one layer size: the exact I(X;Z) against the dataset, held-out and Alg. 1 views as N grows, one
     panel per variance (log-scaled y: the views differ by orders of magnitude), error bars = 2 x MC error, with
     log N. ``df`` from :func:`ipdrop.chapters.reliability.toy_views_vs_n`."""
@@ -1323,12 +1349,12 @@ def _seed_summary(df):
 
 
 def reliability_run_figure(
-    df,
+    df: pd.DataFrame,
     estimators: Sequence[str] = ("mixture-dataset", "mixture-heldout", "mixture-paper"),
     *,
     title: str | None = None,
     cmap: str = "viridis",
-):
+) -> Figure:
     """Stored representations: each estimator against N (one panel per estimator), one line per epoch (colour),
     mean over seeds with error bars = seed spread (std) and a thin inner bar = 2 x the MC error of the mean;
     log N dashed. ``df`` from :func:`ipdrop.chapters.reliability.run_reliability_table`."""
@@ -1363,7 +1389,7 @@ def reliability_run_figure(
     return fig
 
 
-def reliability_binning_figure(df, *, epoch: int | None = None, title: str | None = None):
+def reliability_binning_figure(df: pd.DataFrame, *, epoch: int | None = None, title: str | None = None) -> Figure:
     """Binning against N at one epoch (default the last): binning of the noiseless f(X) (left) and the reference
     code's binning of one noisy draw (right), one line per bin count, mean over seeds +- std, with log N.
     ``df`` from :func:`ipdrop.chapters.reliability.run_reliability_table`."""
@@ -1452,7 +1478,7 @@ def _two_line(quantity: str, estimator: str, label=None) -> str:
     return f"{quantity} [nats]\n{(label or short_label)(estimator)}"
 
 
-def plotted_points(ax) -> dict:
+def plotted_points(ax: Axes) -> dict:
     """The points a panel of :func:`plot_paper_planes` / :func:`plot_paper_beta` shows: ``{label: (N, 2) array}``
     (label = the run, or ``beta=<b>``), in epoch order. For tests and for reading a figure back."""
     out = {}
@@ -1464,7 +1490,7 @@ def plotted_points(ax) -> dict:
 
 
 def plot_paper_planes(
-    df,
+    df: pd.DataFrame,
     pairs: Sequence[tuple[str, str]],
     *,
     splits: Sequence[str] = ("train", "test"),
@@ -1476,9 +1502,9 @@ def plot_paper_planes(
     aspect: float = 1.0,
     width: float | None = None,
     suptitle: str | None = None,
-    label=None,
+    label: Callable[[str], str] | None = None,
     min_epoch: int = 0,
-):
+) -> Figure:
     """Information planes at the paper's settings: one row per split, one column per ``(x, y)`` estimator pair,
     every run (seed) of ``df`` overlaid with its own marker.
 
@@ -1619,7 +1645,7 @@ def plot_paper_planes(
 
 
 def plot_paper_beta(
-    df,
+    df: pd.DataFrame,
     *,
     x_estimator: str = "kl",
     y_estimator: str = "variational",
@@ -1631,7 +1657,7 @@ def plot_paper_beta(
     cmap: str = "viridis",
     aspect: float = 0.6,
     width: float | None = None,
-):
+) -> Figure:
     """Fig. 7 at the paper's settings: one column per network size, one row per split; every beta is a line
     through its epochs (marker per beta, points coloured by epoch). The x axis is logarithmic when the values of
     a panel span more than a factor 20. Needs the columns ``size`` and ``beta``. Returns the Figure."""
@@ -1713,14 +1739,14 @@ def plot_paper_beta(
 
 
 def plot_paper_accuracy(
-    df,
+    df: pd.DataFrame,
     *,
     runs: Sequence[str] | None = None,
     run_labels: Mapping[str, str] | None = None,
     estimator: str = "eval",
     aspect: float = 0.6,
     width: float | None = None,
-):
+) -> Figure:
     """Accuracy (%) per epoch of stored runs: training subset and test set side by side on a shared y axis, one
     line per run, the legend below. Returns the Figure."""
     import matplotlib.pyplot as plt
@@ -1766,7 +1792,7 @@ def plot_paper_accuracy(
     return fig
 
 
-def placeholder_figure(message: str, *, aspect: float = 0.18, width: float | None = None):
+def placeholder_figure(message: str, *, aspect: float = 0.18, width: float | None = None) -> Figure:
     """A small figure that says what is missing (e.g. a run not in the results store and the command that makes
     it), so that a chapter's numbered figure exists whatever the store holds. Returns the Figure."""
     import matplotlib.pyplot as plt
@@ -1789,7 +1815,7 @@ def placeholder_figure(message: str, *, aspect: float = 0.18, width: float | Non
     return fig
 
 
-def glue_figure(name: str, fig) -> None:
+def glue_figure(name: str, fig: Figure) -> None:
     """Glue a figure for a numbered ``{glue:figure}`` (myst-nb) and close it, so that it is shown only where the
     chapter places it."""
     import matplotlib.pyplot as plt

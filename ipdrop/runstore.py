@@ -26,10 +26,14 @@ import os
 import platform
 import shutil
 import time
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from . import _io
 from ._rundir import REPS_DIR, _reps_file, save_representations
@@ -120,7 +124,7 @@ def estimate_run(
     sizes: Sequence[int] = (),
     size_estimators: Sequence[str] = ("mixture",),
     progress: bool = True,
-):
+) -> pd.DataFrame:
     """Estimate the information plane of a run from its stored representations.
 
     Parameters
@@ -177,7 +181,7 @@ def estimate_run(
     }
     if sizes:
         settings.update(sizes=sizes, size_estimators=list(size_estimators))
-    tracker_kw = dict(
+    tracker_kw: dict[str, Any] = dict(
         variance=variance,
         n_noise=n_noise,
         n_bins=tuple(n_bins),
@@ -303,7 +307,7 @@ def _sorted(df):
     )
 
 
-def load_table(run_dir: str | os.PathLike):
+def load_table(run_dir: str | os.PathLike) -> pd.DataFrame:
     """One tidy table of a run folder or a stored run: ``results.csv`` plus ``estimates.csv``.
 
     Rows of ``estimates.csv`` replace training-time rows with the same epoch, split, estimator and

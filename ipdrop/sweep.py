@@ -88,9 +88,12 @@ import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import _io
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "SweepReport",
@@ -225,7 +228,7 @@ def expand_grid(grid: Mapping[str, Sequence]) -> list[dict]:
     return [dict(zip(keys, combo)) for combo in itertools.product(*lists)]
 
 
-def load_params_file(path) -> list[dict]:
+def load_params_file(path: str | os.PathLike) -> list[dict]:
     """Read the runs of a sweep from a YAML (or JSON) file.
 
     The file holds either a list of parameter dicts (one per run), or a mapping
@@ -323,7 +326,7 @@ def _write_json(path: Path, obj) -> None:
 _read_json = _io.read_json_or_none
 
 
-def is_complete(run_dir) -> bool:
+def is_complete(run_dir: str | os.PathLike) -> bool:
     """True when ``run_dir/run.json`` exists and says ``"status": "complete"``."""
     info = _read_json(Path(run_dir) / "run.json")
     return isinstance(info, dict) and info.get("status") == "complete"
@@ -409,7 +412,7 @@ def _find_notebook(name: str, notebooks_dir=None) -> Path:
     raise ValueError(f"notebook {name!r} not found; tried: {', '.join(str(t) for t in tried)}")
 
 
-def resolve_target(target, notebooks_dir=None) -> _Target:
+def resolve_target(target: str | Callable[..., Any], notebooks_dir: str | os.PathLike | None = None) -> _Target:
     """Turn a target spec into a picklable target.
 
     Parameters
@@ -496,8 +499,8 @@ def _validate_params(target: _Target, runs: list[dict], names: list[str] | None 
                 raise ValueError(f"invalid parameters for run {name!r}: {exc}") from exc
     elif target.kind == "notebook":
         known = _notebook_parameters(Path(target.spec))
-        names = set().union(*(r.keys() for r in runs)) if runs else set()
-        unknown = sorted(names - set(known))
+        given: set[str] = set().union(*(r.keys() for r in runs)) if runs else set()
+        unknown = sorted(given - set(known))
         if unknown:
             raise ValueError(
                 f"unknown parameter(s) {unknown} for notebook {Path(target.spec).name}; "
@@ -599,7 +602,7 @@ def _tail(path: Path, n_chars: int = 20000) -> str:
 
 
 def _execute_run(
-    target: _Target, params: dict, out_dir: str, num_threads: int | None = "auto", stored: dict | None = None
+    target: _Target, params: dict, out_dir: str, num_threads: int | str | None = "auto", stored: dict | None = None
 ) -> dict:
     """Run one target in its folder; never raises for a failing target (returns a record)."""
     out = Path(out_dir)
@@ -607,14 +610,16 @@ def _execute_run(
     log_path = out / LOG_FILE  # hidden: ipdrop.training refuses to start in a folder with other files
     err_path = out / "error.log"
     err_path.unlink(missing_ok=True)
+    threads: int | None = None
     if num_threads == "auto":  # Dask worker: share this machine's cores among the worker's threads
-        num_threads = None
         with contextlib.suppress(Exception):
             from distributed import get_worker
 
-            num_threads = max(1, _available_cores() // max(1, get_worker().state.nthreads))
+            threads = max(1, _available_cores() // max(1, get_worker().state.nthreads))
+    elif num_threads is not None:
+        threads = int(num_threads)
     t0 = time.perf_counter()
-    record = {
+    record: dict[str, Any] = {
         "name": out.name,
         "params": params,
         "out_dir": str(out),
@@ -626,7 +631,7 @@ def _execute_run(
     try:
         with open(log_path, "w") as log_fh, _capture_output(log_fh):
             fn = target.load()
-            _set_threads(num_threads)
+            _set_threads(threads)
             fn(dict(params), out)
         if stored is not None:
             _write_json(out / "params.json", stored)
@@ -645,7 +650,7 @@ def _execute_run(
             error=f"interrupted ({exc or 'SIGINT'}); resumes when the sweep is run again",
             log=str(log_path),
         )
-    except Exception as exc:  # noqa: BLE001 - a failing run must not stop the sweep
+    except Exception as exc:  # a failing run must not stop the sweep
         tb = traceback.format_exc()
         _atomic_write_text(
             err_path,
@@ -726,7 +731,7 @@ class SweepReport:
         """True when every run is complete (now or before)."""
         return all(r.status in ("complete", "skipped") for r in self.runs)
 
-    def to_frame(self):
+    def to_frame(self) -> pd.DataFrame:
         """One row per run: name, status, seconds, error, log and the parameters as columns."""
         import pandas as pd
 
@@ -799,7 +804,7 @@ def _connect_dask(scheduler, workers, num_threads, timeout, cluster_options, n_r
     return client, owned, num_threads or "auto"
 
 
-def make_jobqueue_cluster(kind: str = "slurm", **kwargs):
+def make_jobqueue_cluster(kind: str = "slurm", **kwargs: Any) -> Any:
     """Create a dask-jobqueue cluster (``SLURMCluster``, ``PBSCluster``, ...).
 
     Parameters
@@ -862,17 +867,17 @@ def _differences(a: Mapping, b: Mapping) -> list[str]:
 
 
 def run_sweep(
-    target,
-    grid,
-    out_root,
+    target: str | Callable[..., Any],
+    grid: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]] | str | os.PathLike,
+    out_root: str | os.PathLike,
     executor: str = "local",
     workers: int | None = None,
-    scheduler=None,
+    scheduler: Any = None,
     base_params: Mapping | None = None,
     progress: bool = True,
     *,
     threads_per_run: int | None = None,
-    notebooks_dir=None,
+    notebooks_dir: str | os.PathLike | None = None,
     dask_timeout: float = 5.0,
     cluster_options: Mapping | None = None,
 ) -> SweepReport:
@@ -936,7 +941,7 @@ def run_sweep(
     if executor != "serial" and tgt.func is not None:
         try:
             pickle.dumps(tgt)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise ValueError(
                 f"target {tgt.label} cannot be sent to worker processes ({exc}); use a "
                 "module-level function, or executor='serial'"
@@ -1305,7 +1310,7 @@ def _run_dask(
             i = index[fut.key]
             try:
                 finish(i, fut.result())
-            except Exception as exc:  # noqa: BLE001 - worker lost, unpicklable result, ...
+            except Exception as exc:  # worker lost, unpicklable result, ...
                 finish(i, _crashed(records[i], exc))
             tick()
     except BaseException:
@@ -1329,7 +1334,7 @@ def _kv_list(entries, what) -> dict:
     return out
 
 
-def add_cli(subparsers) -> argparse.ArgumentParser:
+def add_cli(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``ipdrop sweep`` on an argparse ``subparsers`` object; returns the subparser."""
     p = subparsers.add_parser(
         "sweep",
@@ -1447,7 +1452,7 @@ def _cli_main(args) -> int:
     return 0 if report.ok else 1
 
 
-def main(argv=None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Stand-alone entry point (``python -m ipdrop.sweep ...``), same as ``ipdrop sweep``."""
     parser = argparse.ArgumentParser(prog="ipdrop")
     sub = parser.add_subparsers(dest="command", required=True)

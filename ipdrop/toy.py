@@ -20,10 +20,17 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from ._base import check_int, check_positive, make_rng
+from ._base import Seed, check_int, check_positive, make_rng
+
+if TYPE_CHECKING:
+    import torch
+
+ArrayT = TypeVar("ArrayT", np.ndarray, "torch.Tensor", float)
 
 __all__ = [
     "f",
@@ -39,12 +46,12 @@ SLOPE = 2.0
 OFFSET = 0.5
 
 
-def f(x):
+def f(x: ArrayT) -> ArrayT:
     """The toy's deterministic map f(x) = 2x + 0.5 (elementwise; numpy or torch input)."""
     return SLOPE * x + OFFSET
 
 
-def sample(n: int, dim: int, seed=None):
+def sample(n: int, dim: int, seed: Seed = None) -> tuple[np.ndarray, np.ndarray]:
     """Draw ``n`` inputs X ~ N(0, I_dim); return ``(x, f(x))``, both ``(n, dim)`` float64 arrays.
 
     ``f(x)`` are the noiseless representations to pass to :class:`ipdrop.estimators.GaussianDropoutMI`.
@@ -59,7 +66,7 @@ def _npdf(x, mean, var):
     return np.exp(-0.5 * (x - mean) ** 2 / var) / math.sqrt(2 * math.pi * var)
 
 
-def density_1d(z, variance: float, *, epsabs: float = 1e-13):
+def density_1d(z: ArrayLike, variance: float, *, epsabs: float = 1e-13) -> np.ndarray:
     """Exact density p(z) of one coordinate Z_1 = f(X_1) D_1 (``variance`` = Var(D) = sigma^2), z != 0.
 
     Uses p(z) = sum_{s=+-1} int N(s e^t; 1, sigma^2) N(z/(s e^t); 1/2, 4) dt, adaptively integrated

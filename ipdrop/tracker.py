@@ -16,8 +16,8 @@ Built-in estimators (the names accepted in ``estimators=``)
     Gaussian-dropout mixture estimator of I(X;Z) = h(Z) - h(Z|X) (the paper's Alg. 1) in the modes
     ``dataset`` and ``heldout``; rows ``estimator="mixture-<mode>"`` with quantities ``I(X;Z)``,
     ``h(Z)``, ``h(Z|X)``. ``"mixture-<mode>"`` selects one mode (e.g. ``"mixture-paper"``), ``"mixture-all"``
-    the three (dataset, held-out, Alg. 1), all from one pass over the same noise. Needs
-    ``variance`` (Gaussian dropout only).
+    the three (dataset, held-out, Alg. 1), all from one pass over the same noise. Needs the Gaussian
+    dropout variance (see "Where the variance comes from" below).
 ``"binning"``
     Binning of the *noiseless* representation f(X) for I(X;Z) and I(Y;Z) (labels kept as classes), once
     per entry of ``n_bins`` (``n_bins`` equal-width bins over the layer's range); rows
@@ -28,7 +28,7 @@ Built-in estimators (the names accepted in ``estimators=``)
     per entry of ``n_bins`` (read as the reference's ``num_of_bins``); rows ``estimator="binning-ref-<n>"``
     with quantities ``I(X;Z)``, ``I(Y;Z)`` (labels kept as classes) and ``I(Y_binned;Z)`` (labels
     digitized with the same edges, as the reference does). ``"binning-ref-<n>"`` selects one count.
-    Needs ``variance``.
+    Needs the Gaussian dropout variance.
 ``"knn"`` (the recommended I(Y;Z) estimator), ``"edge"`` (the paper's choice)
     I(Y;Z) with the k-NN estimator of Ross (2014, ties handled) and with EDGE, for discrete labels, on the
     *noisy* representation when ``update`` was given ``z_noisy`` (a sample of Z), else on the noiseless
@@ -42,6 +42,22 @@ Built-in estimators (the names accepted in ``estimators=``)
     Information dropout: I(X;Z) <= E_x KL(p(z|x) || p(z)), the mean of the per-sample KL passed
     as ``kl`` (the layer's ``last_kl``).
 
+Where the variance comes from
+-----------------------------
+The tracker reads Var(D) from the layer it tracks (``layer=`` or :meth:`InformationPlaneTracker.track_layer`):
+a :class:`~ipdrop.dropout.GaussianDropout` (or any module with a numeric ``variance`` attribute) gives its
+``variance``, read again at every ``compute``, so the estimators always see the layer's current value.
+``variance=`` is for estimates without a layer (representations loaded from a run folder, arrays from
+elsewhere); given together with a layer it must equal the layer's value (a ``ValueError`` otherwise: an
+estimate under another variance would describe noise the layer does not add).
+
+Layers without one Var(D) give none: :class:`~ipdrop.dropout.InformationDropout` multiplies by log-normal
+noise exp(alpha(x) * n) whose scale alpha(x) is learned, per sample and per unit, so no single variance
+describes it. Its estimators get the scales per sample instead (``update(alpha=layer.last_alpha)``, in
+:attr:`SplitData.alpha` for custom callables) and I(X;Z) is the ``"kl"`` bound from the layer's per-sample KL;
+``"mixture"`` and ``"binning-ref"`` (Gaussian noise of one variance) are refused for it, as for binary and
+no dropout.
+
 Names are resolved through :data:`ESTIMATOR_FACTORIES` (name -> factory building the estimate function).
 Any callable ``fn(data: SplitData) -> iterable of dict`` may be given instead of a name; each dict holds
 at least ``estimator``, ``quantity`` and ``value`` (``mc_error``, ``n``, ``d`` optional). An
@@ -50,16 +66,18 @@ at least ``estimator``, ``quantity`` and ``value`` (``mc_error``, ``n``, ``d`` o
 
 from __future__ import annotations
 
+import math
 import re
 import warnings
 import zlib
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ._base import MIResult, as_labels, check_int, check_positive, resolve_device
+from ._base import MIEstimator, MIResult, as_labels, check_int, check_positive, resolve_device
 from .estimators import (
     EDGE,
     GaussianDropoutMI,
@@ -74,6 +92,7 @@ from .estimators._binning import reference_noisy
 
 if TYPE_CHECKING:
     import pandas
+    from torch import nn
 
 __all__ = [
     "InformationPlaneTracker",
@@ -86,6 +105,9 @@ __all__ = [
 
 RESULT_COLUMNS = ("epoch", "split", "estimator", "quantity", "value", "mc_error", "n", "d")
 _MIXTURE_MODES_DEFAULT = ("dataset", "heldout")
+#: the estimators that model Gaussian dropout noise of one variance Var(D)
+_NEED_VARIANCE = ("mixture", "binning-ref")
+_VARIANCE_HINT = "track a GaussianDropout layer (layer=...) or, without a layer, pass variance=..."
 _SPLITS = ("train", "test")
 
 
@@ -140,7 +162,7 @@ class _Mixture:
     softplus layers, whose exact zeros are float underflow).
     """
 
-    def __init__(self, mode: str | None, tracker: "InformationPlaneTracker"):
+    def __init__(self, mode: str | None, tracker: InformationPlaneTracker):
         self.modes = (
             _MIXTURE_MODES_DEFAULT if mode is None else ("dataset", "heldout", "paper") if mode == "all" else (mode,)
         )
@@ -148,13 +170,14 @@ class _Mixture:
 
     def __call__(self, data: SplitData):
         cls = GaussianDropoutMI
-        if self.t.variance is None:
-            raise ValueError("the mixture estimator needs the Gaussian dropout variance; pass variance=...")
+        variance = self.t.variance
+        if variance is None:
+            raise ValueError(f"the mixture estimator needs the Gaussian dropout variance; {_VARIANCE_HINT}")
         n, d = data.z.shape
         one = len(self.modes) == 1
         # the tracker shows one bar over its estimators; no nested bar inside the mixture scorer
         est = cls(
-            variance=self.t.variance,
+            variance=variance,
             n_noise=self.t.n_noise,
             mode=self.modes[0] if one else "all",
             n_centers=min(1000, n),
@@ -191,18 +214,19 @@ class _Binning:
 class _BinningRef:
     """Binning as the paper's code runs it (see the module docstring): rows ``binning-ref-<n>``."""
 
-    def __init__(self, num_of_bins: Sequence[int], variance: float | None):
+    def __init__(self, num_of_bins: Sequence[int], tracker: InformationPlaneTracker):
+        self.num_of_bins = tuple(num_of_bins)
+        self.t = tracker
+
+    def __call__(self, data: SplitData):
+        variance = self.t.variance
         if variance is None:
             raise ValueError(
                 "the 'binning-ref' estimator bins a noisy draw f(x) * D as the paper's code does and "
-                "needs the Gaussian dropout variance; pass variance=..."
+                f"needs the Gaussian dropout variance; {_VARIANCE_HINT}"
             )
-        self.num_of_bins = tuple(num_of_bins)
-        self.variance = variance
-
-    def __call__(self, data: SplitData):
         n, d = data.z.shape
-        z = reference_noisy(data.z, self.variance, seed=data.seed)  # one draw per input, shared by all counts
+        z = reference_noisy(data.z, variance, seed=data.seed)  # one draw per input, shared by all counts
         for b in self.num_of_bins:
             name = f"binning-ref-{b}"
             yield _row(name, "I(X;Z)", binning_ref_mi_xz(z, b), n=n, d=d)
@@ -213,7 +237,7 @@ class _BinningRef:
 class _LabelMI:
     """I(Y;Z) from an estimator built per step by ``make(seed)`` (EDGE, k-NN), on the noisy Z when given."""
 
-    def __init__(self, name: str, make: Callable[[int], object]):
+    def __init__(self, name: str, make: Callable[[int], MIEstimator]):
         self.name, self.make = name, make
 
     def __call__(self, data: SplitData):
@@ -238,16 +262,16 @@ def _kl(data: SplitData):
     yield _row("kl", "I(X;Z)", float(kl.mean()), None, len(kl), data.z.shape[1])
 
 
-def _counts(tracker: "InformationPlaneTracker", arg: str | None) -> tuple[int, ...]:
+def _counts(tracker: InformationPlaneTracker, arg: str | None) -> tuple[int, ...]:
     return tracker.n_bins if arg is None else (int(arg),)
 
 
 #: Estimator name -> factory ``(tracker, argument or None) -> fn(SplitData) -> rows``. The argument is the
 #: part after the name in ``"<name>-<argument>"`` (a mixture mode, a bin count).
-ESTIMATOR_FACTORIES: dict[str, Callable[["InformationPlaneTracker", str | None], Callable[[SplitData], Iterable]]] = {
+ESTIMATOR_FACTORIES: dict[str, Callable[[InformationPlaneTracker, str | None], Callable[[SplitData], Iterable]]] = {
     "mixture": lambda t, arg: _Mixture(arg, t),
     "binning": lambda t, arg: _Binning(_counts(t, arg)),
-    "binning-ref": lambda t, arg: _BinningRef(_counts(t, arg), t.variance),
+    "binning-ref": lambda t, arg: _BinningRef(_counts(t, arg), t),
     "knn": lambda t, arg: _LabelMI("knn", lambda seed: KNNLabelMI()),  # deterministic: no seed
     "edge": lambda t, arg: _LabelMI("edge", lambda seed: EDGE(seed=seed)),
     "variational": lambda t, arg: _variational,
@@ -287,7 +311,7 @@ def parse_estimators(names: Iterable[str | Callable]) -> list[str | Callable]:
 
     Raises ``ValueError`` naming the unknown entry.
     """
-    out = []
+    out: list[str | Callable] = []
     for name in names:
         if callable(name):
             out.append(name)
@@ -316,8 +340,14 @@ class InformationPlaneTracker:
     estimators : sequence of str or callable
         Names from :data:`KNOWN_ESTIMATORS` (see the module docstring) or callables
         ``fn(SplitData) -> iterable of dict``. Default: binning and the k-NN label estimator.
+    layer : torch.nn.Module, optional
+        The dropout layer whose representations are tracked. Its ``variance`` (Var(D) of a
+        :class:`~ipdrop.dropout.GaussianDropout`) is what ``"mixture"`` and ``"binning-ref"`` use, read at
+        every ``compute``; see "Where the variance comes from" in the module docstring. ``update`` still takes
+        the arrays (e.g. ``layer.last_noiseless``).
     variance : float, optional
-        Var(D) of the Gaussian dropout layer; required by ``"mixture"`` and ``"binning-ref"``.
+        Var(D) for estimates without a layer (stored representations). With ``layer`` it must equal the
+        layer's variance. ``"mixture"`` and ``"binning-ref"`` need one of the two.
     n_noise : int
         Noise draws per input for the mixture estimator.
     n_bins : sequence of int
@@ -342,7 +372,7 @@ class InformationPlaneTracker:
 
     Examples
     --------
-    >>> tracker = InformationPlaneTracker(["mixture", "binning", "edge"], variance=0.2)
+    >>> tracker = InformationPlaneTracker(["mixture", "binning", "edge"], layer=model.dropout)
     >>> for epoch in range(3):
     ...     train_one_epoch(model)
     ...     tracker.increment(epoch)
@@ -357,6 +387,7 @@ class InformationPlaneTracker:
         self,
         estimators: Sequence[str | Callable] = ("binning", "knn"),
         *,
+        layer: nn.Module | None = None,
         variance: float | None = None,
         n_noise: int = 10,
         n_bins: Sequence[int] = (30,),
@@ -373,12 +404,13 @@ class InformationPlaneTracker:
         self.estimators = tuple(parse_estimators(estimators))
         if not self.estimators:
             raise ValueError("estimators must name at least one estimator")
-        self.variance = None if variance is None else check_positive(variance, "variance")
-        for e in self.estimators:
-            if self.variance is None and isinstance(e, str) and _split_name(e)[0] in ("mixture", "binning-ref"):
-                raise ValueError(
-                    f"the {_split_name(e)[0]!r} estimator needs the Gaussian dropout variance; pass variance=..."
-                )
+        self._variance = None if variance is None else check_positive(variance, "variance")
+        self.layer: nn.Module | None = None
+        if layer is not None:
+            self.track_layer(layer)
+        elif self._variance is None and self._need_variance():
+            base = self._need_variance()[0]
+            raise ValueError(f"the {base!r} estimator needs the Gaussian dropout variance; {_VARIANCE_HINT}")
         self.n_noise = check_int(n_noise, "n_noise")
         if isinstance(n_bins, (int, np.integer)):
             n_bins = (int(n_bins),)
@@ -502,27 +534,62 @@ class InformationPlaneTracker:
             arrays["z_noisy"] = arrays["z_noisy"].astype(np.float64)
         return SplitData(epoch=self.epoch, split=split, seed=_stable_seed(self.seed, self.epoch, split), **arrays)
 
-    def track_layer(self, layer) -> None:
-        """Take the noise variance from the dropout layer this tracker follows (a ``GaussianDropout`` has
-        ``variance`` = Var(D)); the mixture and reference-binning estimators then use the layer's own value."""
+    def _need_variance(self) -> list[str]:
+        """The estimators of this tracker that need Var(D) (their base names)."""
+        bases = (_split_name(e)[0] for e in self.estimators if isinstance(e, str))
+        return [b for b in bases if b in _NEED_VARIANCE]
+
+    @staticmethod
+    def _layer_variance(layer: object) -> float | None:
         v = getattr(layer, "variance", None)
-        if v is not None:
-            self.variance = check_positive(float(v), "variance")
-        elif any(isinstance(e, str) and e.startswith(("mixture", "binning-ref")) for e in self.estimators):
+        return None if v is None else check_positive(v, f"{type(layer).__name__}.variance")
+
+    @property
+    def variance(self) -> float | None:
+        """Var(D) the estimators use: the tracked layer's (read now), else the ``variance`` given, else None."""
+        if self.layer is not None:
+            return self._layer_variance(self.layer)
+        return self._variance
+
+    def track_layer(self, layer: nn.Module) -> None:
+        """Follow ``layer``: the estimators take Var(D) from it (see "Where the variance comes from").
+
+        Raises ``ValueError`` when an estimator needs a variance the layer does not have (information,
+        binary or no dropout), or when the ``variance`` given to the constructor differs from the layer's.
+        """
+        v = self._layer_variance(layer)
+        name = type(layer).__name__
+        if v is None:
+            need = self._need_variance()
+            if need:
+                why = (
+                    "its noise exp(alpha(x) * n) has a learned scale per sample and unit, not one Var(D); "
+                    "use 'kl' for I(X;Z)"
+                    if hasattr(layer, "last_alpha")  # information dropout (see ipdrop.dropout)
+                    else "it adds no Gaussian noise"
+                )
+                raise ValueError(
+                    f"the tracked layer ({name}) has no Gaussian dropout variance, which the {need[0]!r} "
+                    f"estimator needs: {why}"
+                )
+            if self._variance is not None:
+                raise ValueError(
+                    f"variance={self._variance!r} was given, but the tracked layer ({name}) has no Gaussian "
+                    "dropout variance: the estimates would describe noise the layer does not add; leave variance out"
+                )
+        elif self._variance is not None and not math.isclose(v, self._variance, rel_tol=1e-12, abs_tol=0.0):
             raise ValueError(
-                f"the tracked layer ({type(layer).__name__}) has no Gaussian dropout variance, which the "
-                "mixture and binning-ref estimators need"
+                f"variance={self._variance!r} differs from the tracked layer's variance {v!r} ({name}); "
+                "the estimators read the layer's: leave variance out"
             )
-        for fn in self._fns:  # reference binning keeps its own copy
-            if hasattr(fn, "variance") and v is not None:
-                fn.variance = self.variance
+        self.layer = layer
 
     def current_data(self) -> dict[str, SplitData]:
         """The current step's collected arrays, one :class:`SplitData` per split that received data."""
-        self.epoch  # raises when no step was started
+        _ = self.epoch  # raises when no step was started
         return {split: self._split_data(split) for split in _SPLITS if split in self._buffers}
 
-    def compute(self) -> "pandas.DataFrame":
+    def compute(self) -> pandas.DataFrame:
         """Estimates for the current step as a tidy DataFrame (cached until the next ``update``)."""
         epoch = self.epoch
         if epoch not in self._results:
@@ -579,7 +646,7 @@ class InformationPlaneTracker:
             self._results[epoch] = rows
         return _frame(self._results[epoch])
 
-    def compute_all(self) -> "pandas.DataFrame":
+    def compute_all(self) -> pandas.DataFrame:
         """Tidy DataFrame of every step (computing the current one if needed)."""
         if self._epochs and self._buffers and self.epoch not in self._results:
             self.compute()

@@ -48,11 +48,19 @@ import random
 import re
 import sys
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import torch
+    from torch import nn
+
+    from .dropout import IPDropout
 
 from . import _io
 from ._base import check_int, check_positive, resolve_device
@@ -286,15 +294,16 @@ class TrainConfig:
             est = tuple(parse_estimators(est))
             if not est:
                 raise ValueError("estimators must not be empty (use ip_epochs='none' to switch IP tracking off)")
-            if any(e.startswith("mixture") for e in est) and self.dropout != "gaussian":
-                raise ValueError(f"the mixture estimator needs Gaussian dropout; dropout={self.dropout!r}")
+            for base in ("mixture", "binning-ref"):
+                if any(e.startswith(base) for e in est) and self.dropout != "gaussian":
+                    raise ValueError(f"the {base} estimator needs Gaussian dropout; dropout={self.dropout!r}")
             if "kl" in est and self.dropout != "information":
                 raise ValueError(f"the 'kl' estimator needs information dropout; dropout={self.dropout!r}")
             setf("estimators", est)
 
     # -- conversions ---------------------------------------------------------------------------
     @classmethod
-    def from_dict(cls, params: Mapping[str, Any]) -> "TrainConfig":
+    def from_dict(cls, params: Mapping[str, Any]) -> TrainConfig:
         """Build from a plain dict (e.g. parsed YAML/JSON); unknown keys raise ``ValueError``."""
         if not isinstance(params, Mapping):
             raise ValueError(f"params must be a mapping; got {type(params).__name__}")
@@ -312,7 +321,7 @@ class TrainConfig:
             out[f.name] = list(v) if isinstance(v, tuple) else v
         return out
 
-    def replace(self, **changes) -> "TrainConfig":
+    def replace(self, **changes: Any) -> TrainConfig:
         """A copy with some fields changed (validated)."""
         return dataclasses.replace(self, **changes)
 
@@ -520,10 +529,35 @@ def _layer_can_output_zero(model) -> bool:
     return act == "relu"
 
 
+def _tracked_layer(model: nn.Module) -> IPDropout:
+    """The dropout layer a network built by :func:`ipdrop.models.build_model` exposes as ``model.dropout``: the
+    layer whose representations the trainer tracks (``TypeError`` for a model without one)."""
+    from .dropout import IPDropout
+
+    layer = getattr(model, "dropout", None)
+    if not isinstance(layer, IPDropout):
+        raise TypeError(
+            f"{type(model).__name__}.dropout must be an ipdrop dropout layer (ipdrop.dropout.IPDropout); "
+            f"got {type(layer).__name__}"
+        )
+    return layer
+
+
+def _recorded(layer: IPDropout, name: str) -> torch.Tensor:
+    """``layer.<name>`` of the last forward pass; ``RuntimeError`` when the layer did not record it."""
+    value = getattr(layer, name, None)
+    if value is None:
+        raise RuntimeError(
+            f"{type(layer).__name__}.{name} is None: the tracked layer must record (layer.record = True)"
+        )
+    return value
+
+
 def _make_optim(config: TrainConfig, model):
     import torch
 
     opt = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+    sched: torch.optim.lr_scheduler.LRScheduler
     if config.schedule == "cosine":
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(config.epochs, 1))
     elif config.schedule == "step":
@@ -551,12 +585,11 @@ def _evaluate(
     (of the first MC pass) are passed to ``tracker.update``.
     """
     import torch
-    import torch.nn.functional as F
 
     from .dropout import InformationDropout, mc_dropout
 
     model.eval()
-    layer = model.dropout
+    layer = _tracked_layer(model)
     n = x.shape[0]
     total_loss, correct = 0.0, 0
     want = None
@@ -576,11 +609,12 @@ def _evaluate(
                     sel = want[start : start + batch_size]
                     if sel.any():
                         s = sel.to(xb.device)
-                        kl = layer.last_kl[s] if isinstance(layer, InformationDropout) else None
-                        alpha = layer.last_alpha[s] if isinstance(layer, InformationDropout) else None
-                        noisy = layer.last_output[s] if mc_samples > 0 else None
+                        info = isinstance(layer, InformationDropout)
+                        kl = _recorded(layer, "last_kl")[s] if info else None
+                        alpha = _recorded(layer, "last_alpha")[s] if info else None
+                        noisy = _recorded(layer, "last_output")[s] if mc_samples > 0 else None
                         tracker.update(
-                            layer.last_noiseless[s],
+                            _recorded(layer, "last_noiseless")[s],
                             yb[s],
                             split=split,
                             z_noisy=noisy,
@@ -590,6 +624,7 @@ def _evaluate(
                         )
                 p = torch.softmax(logits.double(), dim=1)
                 prob = p if prob is None else prob + p
+            assert prob is not None  # reps >= 1
             prob = prob / reps
             total_loss += float(-torch.log(prob.gather(1, yb[:, None]).clamp_min(1e-300)).sum())
             correct += int((prob.argmax(1) == yb).sum())
@@ -633,7 +668,7 @@ def _frame(rows):
     return df
 
 
-def load_results(out_dir: str | os.PathLike, *, verify: bool = True):
+def load_results(out_dir: str | os.PathLike, *, verify: bool = True) -> pd.DataFrame:
     """Read ``results.csv`` of a run folder as a DataFrame with the dtypes :func:`train` returns.
 
     With ``verify`` (default), a finished run's table must match the SHA-256 and row count recorded in its
@@ -789,7 +824,7 @@ def train(
     progress: bool = True,
     resume: bool = True,
     on_epoch_end: Callable[[int, Any], None] | None = None,
-):
+) -> pd.DataFrame:
     """Train one configuration, estimating the information plane, and write the run folder.
 
     Parameters
@@ -839,26 +874,25 @@ def train(
     ds = _load_data(config)  # raises FileNotFoundError before anything is written
     ip_epochs = set(config.resolved_ip_epochs())
     estimators = config.resolved_estimators
-    # build the tracker first: it validates the estimator settings
-    tracker = InformationPlaneTracker(
-        estimators,
-        variance=config.variance if config.dropout == "gaussian" else None,
-        n_noise=config.n_noise,
-        n_bins=config.n_bins,
-        seed=config.seed,
-        device=str(device),
-        progress=progress,
-        on_error="warn",
-    )
 
     t_start = time.perf_counter()
     with _torch_session(config, device):
         torch.manual_seed(config.seed)  # the trainer owns the global torch RNG during the run
         model = build_model(config.model, config.dataset, **_model_kwargs(config)).to(device)
+        # the estimators read Var(D) from the tracked layer itself (none for information dropout)
+        tracker = InformationPlaneTracker(
+            estimators,
+            layer=_tracked_layer(model),
+            n_noise=config.n_noise,
+            n_bins=config.n_bins,
+            seed=config.seed,
+            device=str(device),
+            progress=progress,
+            on_error="warn",
+        )
         # structural zeros in the mixture estimator only where the tracked layer can output exact zeros (ReLU);
         # softplus outputs are > 0, and an exact 0 there is float32 underflow (softplus(-110) == 0)
         tracker.zero_patterns = _layer_can_output_zero(model)
-        tracker.track_layer(model.dropout)  # the estimators use the tracked layer's own Var(D)
         opt, sched = _make_optim(config, model)
         gen = torch.Generator().manual_seed(config.seed)  # data order and augmentation
 
@@ -958,7 +992,7 @@ def train(
 
                     save_representations(out, epoch, tracker.current_data())
                 rows += tracker.compute().to_dict("records")
-            model.dropout.clear()
+            _tracked_layer(model).clear()
             # ---- checkpoint (atomic), table, callback
             _io.torch_save(
                 ckpt_path,
@@ -1109,6 +1143,6 @@ def _read_run(out: Path) -> dict:
         return {}
 
 
-def run(params: Mapping[str, Any], out_dir: str | os.PathLike, **kwargs):
+def run(params: Mapping[str, Any], out_dir: str | os.PathLike, **kwargs: Any) -> pd.DataFrame:
     """:func:`train` with a plain dict of :class:`TrainConfig` parameters (for sweeps and scripts)."""
     return train(TrainConfig.from_dict(params), out_dir, **kwargs)

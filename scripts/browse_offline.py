@@ -111,7 +111,7 @@ def main(argv=None) -> int:
     ap.add_argument("build_dir", nargs="?", type=Path, default=DEFAULT_BUILD)
     ap.add_argument("--screenshots", type=Path, help="folder for one PNG per page")
     ap.add_argument("--pages", nargs="+", help="pages to open, e.g. intro nb/03_mnist (default: all)")
-    ap.add_argument("--browser", help="Chromium executable (default: the first of %s on PATH)" % ", ".join(BROWSERS))
+    ap.add_argument("--browser", help=f"Chromium executable (default: the first of {', '.join(BROWSERS)} on PATH)")
     ap.add_argument("--height", type=int, default=3000, help="screenshot height in pixels")
     args = ap.parse_args(argv)
 

@@ -6,7 +6,8 @@ an ordered list of `{pattern: <fnmatch glob on the name>, abs: <absolute>, rel: 
 that matches a name applies to every number in its value (|new - ref| <= abs + rel * |ref|); strings, booleans
 and names matched by no pattern must be equal.
 
-    python scripts/glue_check.py REFERENCE.ipynb NEW.ipynb   # e.g. book/nb/03_mnist.ipynb runs/nb/03_mnist/.../03_mnist.ipynb
+    python scripts/glue_check.py REFERENCE.ipynb NEW.ipynb
+    # e.g. REFERENCE = book/nb/03_mnist.ipynb, NEW = runs/nb/03_mnist/.../03_mnist.ipynb
 
 `make test` applies the same check to every glued output while nbval re-executes the references (conftest.py).
 """

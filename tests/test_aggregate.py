@@ -19,14 +19,14 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
-from scipy import stats  # noqa: E402
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
 
-from ipdrop.analysis import compression_summary, load_sweep, mean_planes  # noqa: E402
-from ipdrop.plotting import plot_mean_planes  # noqa: E402
-from ipdrop.sweep import run_sweep  # noqa: E402
+from ipdrop.analysis import compression_summary, load_sweep, mean_planes
+from ipdrop.plotting import plot_mean_planes
+from ipdrop.sweep import run_sweep
 
 SEEDS = [0, 1, 2]
 VARIANCES = [0.2, 0.4]

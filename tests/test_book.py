@@ -1,6 +1,10 @@
 """The book's sources and its committed, executed reference notebooks agree with each other."""
 
 import ast
+import importlib.util
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import jupytext
@@ -76,11 +80,6 @@ def test_profiles_name_existing_notebooks(profile):
 
 
 # --- portability: pinned numerics, glued figures, stable references, the card's commands -------------------------
-
-import importlib.util
-import os
-import subprocess
-import sys
 
 # The figures each chapter glues (myst_nb.glue); documented in the README ("Regression checks"). Keep stable.
 GLUE_NAMES = {
@@ -206,7 +205,7 @@ def test_pinned_cpu_numerics_override_the_host_settings():
         OPENBLAS_CORETYPE="Prescott",
         NPY_DISABLE_CPU_FEATURES="",
     )
-    code = "import os, json; print(json.dumps({k: os.environ.get(k) for k in %r}))" % sorted(pin.STATIC)
+    code = f"import os, json; print(json.dumps({{k: os.environ.get(k) for k in {sorted(pin.STATIC)!r}}}))"
     out = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "pin_cpu.py"), "--exec", sys.executable, "-c", code],
         env=host,

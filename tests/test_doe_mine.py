@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from ipdrop.estimators import DoE, MINE, doe_mi, mine_mi
+from ipdrop.estimators import MINE, DoE, doe_mi, mine_mi
 from ipdrop.groundtruth import gaussian_pairs, uniform_noise
 
 N = 5000

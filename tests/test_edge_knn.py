@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from ipdrop import groundtruth as gt
-from ipdrop.estimators import EDGE, KNNLabelMI, KSGMI, edge_mi, knn_mi_labels, ksg_mi
+from ipdrop.estimators import EDGE, KSGMI, KNNLabelMI, edge_mi, knn_mi_labels, ksg_mi
 from ipdrop.estimators._edge import edge_base_estimate, edge_ensemble_weights, edge_hash_plan
 
 N_EDGE = 10_000
@@ -227,7 +227,8 @@ def test_knn_seeded_and_errors():
 
 def test_edge_bandwidth_subsampled_reference(monkeypatch):
     # for large N the k-NN radius is taken in a random subset with k scaled by the subset fraction; the
-    # expected radius is the same, so eps0 must agree with the full search (measured within 1.6% over 4 seeds; allow 10%)
+    # expected radius is the same, so eps0 must agree with the full search (measured within 1.6% over 4 seeds;
+    # allow 10%)
     import ipdrop.estimators._edge as edge_mod
 
     x, y, _ = gt.gaussian_pairs(8000, 0.75, n_pairs=2, seed=16)

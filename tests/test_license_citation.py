@@ -5,13 +5,12 @@ pins clash with the book's; these checks keep the facts consistent.)
 """
 
 import re
-
-import pytest
-
-tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
 from pathlib import Path
 
+import pytest
 import yaml
+
+tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
 
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]

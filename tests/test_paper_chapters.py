@@ -9,13 +9,13 @@ import math
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
 
-from ipdrop import plotting, runstore  # noqa: E402
-from ipdrop.chapters import paper  # noqa: E402
+from ipdrop import plotting, runstore
+from ipdrop.chapters import paper
 
 EPOCHS = [0, 10, 20, 30, 40]
 #: I(X;Z) of Alg. 1 per epoch and seed: fitting to epoch 10, then a fall of 3 nats (compression)

@@ -6,13 +6,13 @@ import math
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib as mpl  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
+import matplotlib as mpl
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
 
-from ipdrop import plotting  # noqa: E402
+from ipdrop import plotting
 
 
 @pytest.fixture(autouse=True)

@@ -6,13 +6,13 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
+import numpy as np
+import pandas as pd
+import pytest
 
-from ipdrop import _rundir  # noqa: E402
-from ipdrop.plotting import run_title  # noqa: E402
-from ipdrop.training import TrainConfig  # noqa: E402
+from ipdrop import _rundir
+from ipdrop.plotting import run_title
+from ipdrop.training import TrainConfig
 
 
 def test_run_title_names_network_dropout_and_n():

@@ -168,3 +168,36 @@ def test_figures_draw_every_view_and_the_log_n_curve(tmp_path):
     fig = rel.reliability_binning_figure(df)
     assert [len(ax.get_legend().get_texts()) if ax.get_legend() else 0 for ax in fig.axes] == [3, 0]
     plt.close("all")
+
+
+def test_update_reliability_table_adds_missing_epochs_and_the_script_wraps_it(tmp_path, capsys):
+    import importlib.util
+    from pathlib import Path
+
+    run = _fake_run(tmp_path)
+    store = tmp_path / "store"
+    small = dict(sizes=(50,), seeds=(0,), n_bins=(3,), ref_bins=(3,), n_noise=2)
+    csv, meta, first = rel.update_reliability_table(run, store, epochs=(1,), **small)
+    assert csv.name == "fc_mnist-var0.2-seed0.csv" and sorted(first["epoch"].unique()) == [1]
+    info = json.loads(meta.read_text())
+    assert info["settings"]["epochs"] == [1] and info["settings"]["n_bins"] == [3]
+    # --add keeps epoch 1 as stored (the CSV's 6 significant digits) and computes epoch 3 only
+    _, meta, both = rel.update_reliability_table(run, store, add=True, epochs=(1, 3), **small)
+    assert sorted(both["epoch"].unique()) == [1, 3] and json.loads(meta.read_text())["settings"]["epochs"] == [1, 3]
+    kept = both[both["epoch"] == 1]
+    assert list(kept["estimator"]) == list(first["estimator"])
+    assert np.allclose(kept["value"], first["value"], rtol=1e-5, atol=0)
+    with pytest.raises(ValueError, match=r"has n_noise=2, not 3"):
+        rel.update_reliability_table(run, store, add=True, epochs=(3,), **{**small, "n_noise": 3})
+    with pytest.raises(ValueError, match="unknown setting"):
+        rel.update_reliability_table(run, store, bins=3)
+    # the script: the same settings as options (defaults from TABLE_SETTINGS), the same error as exit status 2
+    path = Path(__file__).resolve().parents[1] / "scripts" / "reliability_table.py"
+    spec = importlib.util.spec_from_file_location("reliability_table", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    args = [str(run), "--store", str(store), "--sizes", "50", "--seeds", "0", "--n-bins", "3", "--ref-bins", "3"]
+    assert script.main([*args, "--epochs", "3", "--n-noise", "2", "--add"]) == 0
+    assert "wrote" in capsys.readouterr().out
+    assert script.main([*args, "--epochs", "3", "--add"]) == 2  # n_noise default 10 differs from the stored 2
+    assert "n_noise=2, not 10" in capsys.readouterr().err

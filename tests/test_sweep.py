@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from ipdrop import sweep
-from ipdrop.aggregate import compression_summary, load_sweep, mean_planes
+from ipdrop.analysis import compression_summary, load_sweep, mean_planes
 from ipdrop.sweep import expand_grid, is_complete, parse_grid, run_name, run_sweep
 
 TINY = dict(

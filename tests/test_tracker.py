@@ -309,11 +309,77 @@ def test_factories_cover_every_known_name_and_knn_is_the_default_label_estimator
     assert vals[0] == vals[1]
 
 
-def test_tracker_takes_the_variance_from_the_tracked_layer():
-    from ipdrop.dropout import GaussianDropout
+class _Capture:
+    """Stands in for GaussianDropoutMI in the tracker: records the variance it is built with."""
 
+    seen: list = []
+
+    def __init__(self, variance, **kw):
+        from ipdrop.estimators import GaussianDropoutMI
+
+        _Capture.seen.append(variance)
+        self._est = GaussianDropoutMI(variance=variance, **kw)
+
+    def estimate(self, z):
+        return self._est.estimate(z)
+
+
+def test_tracker_gives_the_tracked_layers_variance_to_the_estimators(monkeypatch):
+    # A layer variance that is no default anywhere (TrainConfig: 0.2): the mixture estimator is built with it,
+    # and the reference binning bins the same seeded draw f(x) * D, D ~ N(1, 0.37), as the library function.
+    from ipdrop import tracker as tracker_mod
+    from ipdrop.estimators import binning_ref_mi_xz, reference_noisy
+    from ipdrop.models import build_model
+    from ipdrop.tracker import _stable_seed
+
+    monkeypatch.setattr(tracker_mod, "GaussianDropoutMI", _Capture)
+    _Capture.seen = []
+    model = build_model("fc", "mnist", dropout="gaussian", variance=0.37)
+    t = InformationPlaneTracker(["mixture-dataset", "binning-ref-5"], layer=model.dropout, n_noise=2, seed=2)
+    assert t.variance == 0.37
+    rng = np.random.default_rng(0)
+    f = np.log1p(np.exp(rng.normal(size=(30, 4))))
+    t.increment(0)
+    t.update(f, np.arange(30) % 3)
+    df = t.compute()
+    assert _Capture.seen == [0.37]
+    noisy = reference_noisy(f, 0.37, seed=_stable_seed(2, 0, "train"))
+    assert _value(df, "train", "binning-ref-5", "I(X;Z)") == binning_ref_mi_xz(noisy, 5).value
+    # the variance is read from the layer at every compute, not copied at construction
+    model.dropout.variance = 0.55
+    t.increment(1)
+    t.update(f, np.arange(30) % 3)
+    t.compute()
+    assert _Capture.seen == [0.37, 0.55] and t.variance == 0.55
+
+
+def test_tracker_variance_and_layer_must_agree():
+    from ipdrop.dropout import BernoulliDropout, GaussianDropout, InformationDropout, NoDropout
+
+    layer = GaussianDropout(variance=0.4)
+    assert InformationPlaneTracker(["mixture"], layer=layer, variance=0.4).variance == 0.4  # agreeing: fine
+    with pytest.raises(ValueError, match=r"variance=0.2 differs from the tracked layer's variance 0.4"):
+        InformationPlaneTracker(["mixture"], layer=layer, variance=0.2)
     t = InformationPlaneTracker(["mixture-dataset", "binning-ref-3"], variance=0.2)
-    t.track_layer(GaussianDropout(variance=0.4))
-    assert t.variance == 0.4 and all(getattr(fn, "variance", 0.4) == 0.4 for fn in t._fns)
-    with pytest.raises(ValueError, match="no Gaussian dropout variance"):
+    with pytest.raises(ValueError, match="differs from the tracked layer's variance"):
+        t.track_layer(layer)
+    assert t.layer is None and t.variance == 0.2  # a refused layer is not attached
+    # information dropout: a learned per-sample, per-unit log-normal scale, no single Var(D)
+    info = InformationDropout(4)
+    with pytest.raises(ValueError, match=r"InformationDropout.*'mixture'.*learned scale.*'kl'"):
+        InformationPlaneTracker(["mixture"], layer=info)
+    with pytest.raises(ValueError, match="variance=0.2 was given, but the tracked layer"):
+        InformationPlaneTracker(["kl"], layer=info, variance=0.2)
+    assert InformationPlaneTracker(["kl", "binning"], layer=info).variance is None
+    with pytest.raises(ValueError, match=r"BernoulliDropout.*'binning-ref'.*no Gaussian noise"):
+        InformationPlaneTracker(["binning-ref"], layer=BernoulliDropout(0.5))
+    with pytest.raises(ValueError, match="NoDropout"):
+        InformationPlaneTracker(["binning-ref"], layer=NoDropout())
+    assert InformationPlaneTracker(["binning"], layer=NoDropout()).variance is None
+    t = InformationPlaneTracker(["mixture"], layer=layer)
+    with pytest.raises(ValueError, match="has no Gaussian dropout variance"):
         t.track_layer(torch.nn.Identity())
+    # an invalid variance on the layer is named when it is read
+    layer.variance = -1.0
+    with pytest.raises(ValueError, match="GaussianDropout.variance"):
+        _ = t.variance

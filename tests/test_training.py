@@ -61,6 +61,7 @@ def two_epochs(tmp_path_factory):
         ({"epochs": 2, "ip_epochs": (0, 5)}, "beyond epochs=2"),
         ({"ip_epochs": "sometimes"}, "ip_epochs"),
         ({"estimators": ("mixture",), "dropout": "information"}, "needs Gaussian dropout"),
+        ({"estimators": ("binning-ref-30",), "dropout": "bernoulli", "drop_rate": 0.5}, "binning-ref.*Gaussian"),
         ({"estimators": ("kl",)}, "needs information dropout"),
         ({"estimators": ("magic",)}, "unknown estimator 'magic'"),
         ({"n_bins": (1,)}, "n_bins"),
@@ -209,6 +210,32 @@ def test_information_dropout_run_records_kl(tmp_path):
     assert (kl.value >= 0).all() and np.isfinite(kl.value).all()
 
 
+def test_trainer_estimates_with_the_models_layer_variance(tmp_path, monkeypatch):
+    # The estimators get Var(D) from the tracked layer, not from the config: a model whose layer variance (0.37)
+    # differs from the config's (0.2) is estimated with 0.37.
+    from ipdrop import models, tracker
+    from ipdrop.estimators import GaussianDropoutMI
+
+    build = models.build_model
+
+    def build_other(*args, **kwargs):
+        return build(*args, **{**kwargs, "variance": 0.37})
+
+    seen = []
+
+    class Capture(GaussianDropoutMI):
+        def __init__(self, variance, **kw):
+            seen.append(variance)
+            super().__init__(variance=variance, **kw)
+
+    monkeypatch.setattr(models, "build_model", build_other)
+    monkeypatch.setattr(tracker, "GaussianDropoutMI", Capture)
+    cfg = {**TINY, "epochs": 0, "n_train": 100, "ip_n_train": 50, "ip_n_test": 50, "estimators": ("mixture-dataset",)}
+    df = train(TrainConfig(**cfg), tmp_path / "r", progress=False)
+    assert seen == [0.37, 0.37]  # train and test split
+    assert "mixture-dataset" in set(df.estimator)
+
+
 def test_evaluation_freezes_batch_norm_and_uses_mc_dropout():
     from ipdrop.dropout import GaussianDropout
     from ipdrop.tracker import InformationPlaneTracker
@@ -269,7 +296,7 @@ def test_augmentation_is_a_seeded_crop_and_flip():
 def test_beta_convention_end_to_end(tmp_path):
     """`ipdrop train --beta 3 --kl-dataset-size 50000` is the chapters' (paper's) beta = 3: same config fields,
     and the loss depends on beta / kl_dataset_size only (CE + beta * KL / N_train)."""
-    from ipdrop import studies
+    from ipdrop.chapters import planes
     from ipdrop.cli import build_parser
 
     args = build_parser().parse_args(
@@ -289,7 +316,7 @@ def test_beta_convention_end_to_end(tmp_path):
             "50000",
         ]
     )
-    st = studies.beta_study(betas=[3.0], widths=[0.125], kl_dataset_size=50000, epochs=1)
+    st = planes.beta_study(betas=[3.0], widths=[0.125], kl_dataset_size=50000, epochs=1)
     cfg = st.configs[st.runs[0]]
     assert (args.beta, args.kl_dataset_size) == (cfg.beta, cfg.kl_dataset_size) == (3.0, 50000)
     base = dict(

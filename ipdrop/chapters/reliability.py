@@ -30,6 +30,7 @@ import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -47,6 +48,8 @@ __all__ = [
     "run_reliability_table",
     "store_reliability_table",
     "load_reliability_table",
+    "TABLE_SETTINGS",
+    "update_reliability_table",
     "epoch_change_vs_drift",
     "judge_change",
     "n_drift_table",
@@ -86,13 +89,13 @@ def _mixture_all(fx, variance, n_noise, seed, device, zero_patterns=True, n_cent
 
 
 def toy_views_vs_n(
-    dims=(32, 84, 128),
-    variances=(0.2, 0.0625),
-    sizes=(500, 1000, 2000, 4000),
+    dims: Sequence[int] = (32, 84, 128),
+    variances: Sequence[float] = (0.2, 0.0625),
+    sizes: Sequence[int] = (500, 1000, 2000, 4000),
     n_noise: int = 10,
     n_centers: int = 1000,
-    seed=0,
-    device="cpu",
+    seed: int = 0,
+    device: str = "cpu",
 ) -> pd.DataFrame:
     """The three views of the mixture estimator against the exact I(X;Z) on the toy, as N grows.
 
@@ -161,19 +164,32 @@ def _run_variance(run_dir: Path) -> tuple[float | None, str]:
     return c.get("variance"), act
 
 
+#: the settings of :func:`run_reliability_table` recorded with a stored table, with their defaults
+#: (``scripts/reliability_table.py`` builds its options from this)
+TABLE_SETTINGS: dict[str, Any] = {
+    "epochs": (2, 20, 100, 200),
+    "sizes": (1000, 2000, 5000, 10000),
+    "seeds": (0, 1, 2),
+    "n_bins": (3, 10, 30, 100),
+    "ref_bins": (3, 10, 30, 100),
+    "n_noise": 10,
+    "split": "train",
+}
+
+
 def run_reliability_table(
-    run_dir,
+    run_dir: str | os.PathLike,
     *,
-    epochs=(2, 20, 100, 200),
-    sizes=(1000, 2000, 5000, 10000),
-    seeds=(0, 1, 2),
+    epochs: Sequence[int] = TABLE_SETTINGS["epochs"],
+    sizes: Sequence[int] = TABLE_SETTINGS["sizes"],
+    seeds: Sequence[int] = TABLE_SETTINGS["seeds"],
     split: str = "train",
     n_noise: int = 10,
-    n_bins=(3, 10, 30, 100),
-    ref_bins=(3, 10, 30, 100),
+    n_bins: Sequence[int] = TABLE_SETTINGS["n_bins"],
+    ref_bins: Sequence[int] = TABLE_SETTINGS["ref_bins"],
     variance: float | None = None,
     activation: str | None = None,
-    device="cpu",
+    device: str = "cpu",
     progress: bool = False,
 ) -> pd.DataFrame:
     """Every estimate of I(X;Z) of a stored run at several epochs, sample sizes and seeds (one tidy table).
@@ -226,7 +242,7 @@ def run_reliability_table(
             f"(stored: {sorted(stored)[:10]}{' ...' if len(stored) > 10 else ''})"
         )
     rows: list[dict] = []
-    dropped: set[str] = set()
+    dropped: set[int] = set()
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -295,7 +311,12 @@ def run_reliability_table(
 
 
 def store_reliability_table(
-    df: pd.DataFrame, store_dir, run_name: str, *, settings: dict | None = None, wall_time_s: float | None = None
+    df: pd.DataFrame,
+    store_dir: str | os.PathLike,
+    run_name: str,
+    *,
+    settings: dict | None = None,
+    wall_time_s: float | None = None,
 ) -> tuple[Path, Path]:
     """Write ``<store_dir>/<run_name>.csv`` (the table) and ``<run_name>.json`` (settings, versions, CPU,
     threads, git commit, wall time) atomically. Returns the two paths."""
@@ -332,7 +353,7 @@ def store_reliability_table(
     return csv, meta
 
 
-def load_reliability_table(store_dir, run_name: str) -> tuple[pd.DataFrame, dict] | None:
+def load_reliability_table(store_dir: str | os.PathLike, run_name: str) -> tuple[pd.DataFrame, dict] | None:
     """``(table, provenance)`` stored by :func:`store_reliability_table`, or None when absent."""
     csv, meta = Path(store_dir) / f"{run_name}.csv", Path(store_dir) / f"{run_name}.json"
     if not csv.is_file():
@@ -342,6 +363,62 @@ def load_reliability_table(store_dir, run_name: str) -> tuple[pd.DataFrame, dict
     if missing:
         raise ValueError(f"{csv}: not a reliability table (missing column(s) {missing})")
     return df, (_io.read_json_or_none(meta) or {})
+
+
+def update_reliability_table(
+    run_dir: str | os.PathLike,
+    store_dir: str | os.PathLike,
+    run_name: str | None = None,
+    *,
+    add: bool = False,
+    progress: bool = False,
+    **settings: Any,
+) -> tuple[Path, Path, pd.DataFrame]:
+    """Compute the table of a stored run (:func:`run_reliability_table`) and store it (:func:`store_reliability_table`).
+
+    ``settings`` are those of :data:`TABLE_SETTINGS` (defaults from there); ``run_name`` defaults to the run
+    folder's parent and name (``fc_mnist-var0.2-seed0``). With ``add=True`` the epochs of a table already stored
+    under ``run_name`` are kept and only the missing ones computed; every other setting must equal the stored
+    one (``ValueError`` naming the first that differs). Returns ``(csv, json, table)``; the wall time (seconds,
+    the stored table's included) is in ``table.attrs["wall_time_s"]``.
+    """
+    unknown = sorted(set(settings) - set(TABLE_SETTINGS))
+    if unknown:
+        raise ValueError(
+            f"update_reliability_table(): unknown setting(s) {unknown}; choose from {list(TABLE_SETTINGS)}"
+        )
+    run = Path(run_dir)
+    name = run_name or f"{run.parent.name}-{run.name}"
+    chosen = {k: settings.get(k, v) for k, v in TABLE_SETTINGS.items()}
+    chosen = {k: list(v) if isinstance(v, (tuple, list)) else v for k, v in chosen.items()}  # as JSON reads back
+    from .. import runstore
+
+    recorded = {"run_dir": str(run), **chosen, "threads": runstore._threads()}
+    old, wall_old, epochs = None, 0.0, list(chosen["epochs"])
+    got = load_reliability_table(store_dir, name) if add else None
+    if got is not None:
+        old, meta = got
+        prev = dict(meta.get("settings") or {})
+        for k in TABLE_SETTINGS:
+            if k != "epochs" and prev.get(k) != chosen[k]:
+                raise ValueError(f"add: the stored table {name!r} has {k}={prev.get(k)}, not {chosen[k]}")
+        recorded["epochs"] = sorted(set(prev.get("epochs", [])) | set(epochs))
+        wall_old = float(meta.get("wall_time_s") or 0.0)
+        epochs = [e for e in epochs if e not in set(old["epoch"])]
+    t0 = time.perf_counter()
+    if old is not None and not epochs:  # the stored table holds every epoch asked for
+        df = old
+    else:
+        df = run_reliability_table(run, **{**chosen, "epochs": epochs}, progress=progress)
+        if old is not None:
+            attrs = df.attrs
+            df = pd.concat([old, df], ignore_index=True).sort_values(["epoch", "seed", "n"], kind="stable")
+            df.attrs = attrs
+    df.attrs["wall_time_s"] = round(time.perf_counter() - t0 + wall_old, 1)
+    csv, meta_path = store_reliability_table(
+        df, store_dir, name, settings=recorded, wall_time_s=df.attrs["wall_time_s"]
+    )
+    return csv, meta_path, df
 
 
 # --------------------------------------------------------------------------- the verdict
@@ -468,12 +545,12 @@ def epoch_change_vs_drift(
 
 
 def train_quick_run(
-    out_dir,
+    out_dir: str | os.PathLike,
     *,
     model: str = "fc",
     variance: float = 0.2,
     epochs: int = 4,
-    ip_epochs=(1, 2, 4),
+    ip_epochs: Sequence[int] = (1, 2, 4),
     ip_n_train: int = 2000,
     subset: str = "embedded",
     lr: float = 0.1,
@@ -513,7 +590,7 @@ def train_quick_run(
 # --------------------------------------------------------------------------- what the numbers say about Sec. 5
 
 
-def compression_by_n(df: pd.DataFrame, estimator: str, **rule) -> pd.DataFrame:
+def compression_by_n(df: pd.DataFrame, estimator: str, **rule: Any) -> pd.DataFrame:
     """The book's one compression rule (:func:`ipdrop.analysis.compression`, seeds as repeated curves, the MC
     errors as errors) applied to the curve over the analysed epochs at each N separately. Columns ``estimator,
     n, peak, epoch_peak, final, drop, threshold, compressed``."""

@@ -187,7 +187,11 @@ def _resolve_range(z: np.ndarray, value_range):
 
 
 def quantize(
-    z: ArrayLike, n_bins: int | None = None, bin_width: float | None = None, value_range=None, name: str = "z"
+    z: ArrayLike,
+    n_bins: int | None = None,
+    bin_width: float | None = None,
+    value_range: tuple[float, float] | None = None,
+    name: str = "z",
 ) -> tuple[np.ndarray, dict]:
     """Bin every entry of ``z`` on one grid shared by all columns.
 
@@ -240,7 +244,10 @@ def quantize(
 
 
 def binning_mi_xz(
-    z: ArrayLike, n_bins: int | None = None, bin_width: float | None = None, value_range=None
+    z: ArrayLike,
+    n_bins: int | None = None,
+    bin_width: float | None = None,
+    value_range: tuple[float, float] | None = None,
 ) -> MIResult:
     """I(X;Ẑ) = H(Ẑ) for a deterministic representation ``z = f(x)``, X uniform on the sample (nats).
 
@@ -271,7 +278,11 @@ def binning_mi_xz(
 
 
 def binning_mi_yz(
-    z: ArrayLike, y: ArrayLike, n_bins: int | None = None, bin_width: float | None = None, value_range=None
+    z: ArrayLike,
+    y: ArrayLike,
+    n_bins: int | None = None,
+    bin_width: float | None = None,
+    value_range: tuple[float, float] | None = None,
 ) -> MIResult:
     """I(Y;Ẑ) = H(Ẑ) - H(Ẑ|Y) with integer class labels ``y`` (never binned) and ``z`` binned (nats).
 
@@ -297,7 +308,12 @@ def binning_mi_yz(
 
 
 def binning_mi_xy(
-    x: ArrayLike, y: ArrayLike, n_bins: int | None = None, bin_width: float | None = None, x_range=None, y_range=None
+    x: ArrayLike,
+    y: ArrayLike,
+    n_bins: int | None = None,
+    bin_width: float | None = None,
+    x_range: tuple[float, float] | None = None,
+    y_range: tuple[float, float] | None = None,
 ) -> MIResult:
     """Plug-in MI of two binned continuous variables: H(X̂) + H(Ŷ) - H(X̂,Ŷ) (nats).
 

@@ -42,13 +42,14 @@ All randomness (projection, shifts, bandwidth subsample) comes from ``seed`` (in
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
 from scipy.spatial import cKDTree
 
-from .._base import MIEstimator, MIResult, as_2d_float, check_int, check_positive, make_rng
+from .._base import MIEstimator, MIResult, Seed, as_2d_float, check_int, check_positive, make_rng
 from ._binning import group_rows, label_codes, looks_discrete
 
 __all__ = [
@@ -134,17 +135,17 @@ def _median_knn_radius(space: np.ndarray, k: int, n_queries: int, rng: np.random
 
 def edge_hash_plan(
     x: ArrayLike,
-    y: ArrayLike,
+    y: ArrayLike | None,
     *,
     n_ensemble: int = 10,
-    projection="auto",
-    bandwidth=None,
+    projection: str | int | None = "auto",
+    bandwidth: float | None = None,
     bandwidth_scale: float = 1.0,
     k_neighbors: int | None = None,
-    eps_factors=(0.7, 1.4),
+    eps_factors: Sequence[float] = (0.7, 1.4),
     discrete_y: bool | None = None,
     n_bandwidth_queries: int = 1000,
-    seed=0,
+    seed: Seed = 0,
 ) -> EDGEHashPlan:
     """Validate inputs and draw the projections, widths and shifts of an EDGE estimate (see module doc)."""
     if y is None:
@@ -234,7 +235,7 @@ def edge_base_estimate(ix: np.ndarray, iy: np.ndarray, clip: float | None = None
     return float(np.dot(n_ij, terms) / n), int(uniq.size)
 
 
-def edge_ensemble_weights(factors: ArrayLike, orders: tuple[float, ...] = (1, 2)) -> np.ndarray:
+def edge_ensemble_weights(factors: ArrayLike, orders: Sequence[float] = (1, 2)) -> np.ndarray:
     """Minimum-L2-norm weights w with sum(w) = 1 and sum_l w_l t_l^i = 0 for every i in ``orders``.
 
     Closed form w = A^T (A A^T)^+ e_1 with rows of A = [1, t^i ...]; needs ``len(factors) > len(orders)``.
@@ -255,20 +256,20 @@ def edge_ensemble_weights(factors: ArrayLike, orders: tuple[float, ...] = (1, 2)
 
 def edge_mi(
     x: ArrayLike,
-    y: ArrayLike,
+    y: ArrayLike | None,
     *,
     n_ensemble: int = 10,
     ensemble: str = "median",
-    projection="auto",
-    bandwidth=None,
+    projection: str | int | None = "auto",
+    bandwidth: float | None = None,
     bandwidth_scale: float = 1.0,
     k_neighbors: int | None = None,
-    eps_factors=(0.7, 1.4),
-    weight_orders=(1, 2),
+    eps_factors: Sequence[float] = (0.7, 1.4),
+    weight_orders: Sequence[int] = (1, 2),
     clip: float | None = None,
     discrete_y: bool | None = None,
     n_bandwidth_queries: int = 1000,
-    seed=0,
+    seed: Seed = 0,
 ) -> MIResult:
     """EDGE estimate of I(X;Y) in nats (see the module docstring for every step).
 
@@ -313,7 +314,7 @@ def edge_mi(
 
 
 def edge_from_plan(
-    plan: EDGEHashPlan, *, ensemble: str = "median", weight_orders=(1, 2), clip: float | None = None
+    plan: EDGEHashPlan, *, ensemble: str = "median", weight_orders: Sequence[int] = (1, 2), clip: float | None = None
 ) -> MIResult:
     """Hash, count and combine the ensemble for a prepared :class:`EDGEHashPlan` (steps 2, 3 and 5)."""
     if ensemble not in _ENSEMBLES:
@@ -323,25 +324,28 @@ def edge_from_plan(
     weights = None
     if ensemble == "optimal_weights":
         weights = edge_ensemble_weights(plan.factors, weight_orders)
-    base, n_edges = [], []
+    values: list[float] = []
+    n_edges: list[int] = []
     iy_fixed = None
     if plan.labels is not None:
         iy_fixed = np.unique(plan.labels, return_inverse=True)[1].reshape(-1)
-    for l in range(plan.factors.size):
-        ix, _ = group_rows(_hash_codes(plan.px, plan.shift_x[l], plan.eps_x[l]))
+    for h in range(plan.factors.size):
+        ix, _ = group_rows(_hash_codes(plan.px, plan.shift_x[h], plan.eps_x[h]))
         if iy_fixed is None:
-            iy, _ = group_rows(_hash_codes(plan.py, plan.shift_y[l], plan.eps_y[l]))
+            assert plan.py is not None and plan.shift_y is not None and plan.eps_y is not None  # continuous y
+            iy, _ = group_rows(_hash_codes(plan.py, plan.shift_y[h], plan.eps_y[h]))
         else:
             iy = iy_fixed
         v, e = edge_base_estimate(ix, iy, clip)
-        base.append(v)
+        values.append(v)
         n_edges.append(e)
-    base = np.asarray(base)
+    base = np.asarray(values)
     if ensemble == "median":
         value = float(np.median(base))
     elif ensemble == "mean":
         value = float(base.mean())
     else:
+        assert weights is not None  # ensemble == "optimal_weights"
         value = float(weights @ base)
     n, dx = plan.px.shape[0], plan.dim_x
     details = {
@@ -382,17 +386,17 @@ class EDGE(MIEstimator):
         self,
         n_ensemble: int = 10,
         ensemble: str = "median",
-        projection="auto",
-        bandwidth=None,
+        projection: str | int | None = "auto",
+        bandwidth: float | None = None,
         bandwidth_scale: float = 1.0,
         k_neighbors: int | None = None,
-        eps_factors=(0.7, 1.4),
-        weight_orders=(1, 2),
+        eps_factors: Sequence[float] = (0.7, 1.4),
+        weight_orders: Sequence[int] = (1, 2),
         clip: float | None = None,
         discrete_y: bool | None = None,
         n_bandwidth_queries: int = 1000,
-        seed=0,
-    ):
+        seed: Seed = 0,
+    ) -> None:
         self.n_ensemble = n_ensemble
         self.ensemble = ensemble
         self.projection = projection

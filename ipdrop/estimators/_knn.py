@@ -277,7 +277,7 @@ def _ross_counts_gemm(z: np.ndarray, inv: np.ndarray, n_classes: int, k: int, ch
 
 def knn_mi_labels(
     z: ArrayLike,
-    y: ArrayLike,
+    y: ArrayLike | None,
     k: int = 3,
     p: float = 2.0,
     method: str = "auto",
@@ -355,7 +355,7 @@ def _standardize_columns(a: np.ndarray) -> np.ndarray:
     return (a - a.mean(axis=0)) / sd
 
 
-def ksg_mi(x: ArrayLike, y: ArrayLike, k: int = 3, workers: int = 1, standardize: bool = True) -> MIResult:
+def ksg_mi(x: ArrayLike, y: ArrayLike | None, k: int = 3, workers: int = 1, standardize: bool = True) -> MIResult:
     """Kraskov-Stoegbauer-Grassberger (algorithm 1) estimate of I(X;Y) for continuous ``x``, ``y`` (nats).
 
     Parameters
@@ -418,7 +418,10 @@ class KNNLabelMI(MIEstimator):
 
 
 class KSGMI(MIEstimator):
-    """KSG (algorithm 1) estimator of I(X;Y), continuous X and Y: ``estimate(x, y) -> MIResult`` (see :func:`ksg_mi`)."""
+    """KSG (algorithm 1) estimator of I(X;Y) for continuous X and Y: ``estimate(x, y) -> MIResult``.
+
+    See :func:`ksg_mi`.
+    """
 
     name = "ksg"
 
