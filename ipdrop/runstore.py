@@ -404,6 +404,11 @@ def provenance(run_dir: str | os.PathLike, *, params_file: str | None = None, ru
         "git_commit_estimation": est_info.get("git_commit"),
         "git_commit_export": _git_commit(),
         "wall_time_s": {"training": run_info.get("wall_time_s"), "estimation": est_info.get("wall_time_s")},
+        # a run resumed from a checkpoint that did not carry the earlier processes' time reports only the last one's
+        "training_resumed_from_epoch": run_info.get("resumed_from_epoch"),
+        "training_wall_time_complete": bool(
+            run_info.get("wall_time_complete", run_info.get("resumed_from_epoch") is None)
+        ),
         "exported": _now(),
     }
 

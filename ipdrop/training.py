@@ -913,6 +913,10 @@ def train(
         start_epoch = 0
         ckpt_path = out / _CKPT_FILE
         resumed_from = None
+        # wall time and epoch times carried over from the processes that trained the earlier epochs (a resumed run
+        # reports its whole training time); None when an older checkpoint did not record them
+        prior_wall: float | None = 0.0
+        epoch_times: list[float] = []
         _io.remove_stale_tmp(out, (_CKPT_FILE, _RESULTS_FILE, _RUN_FILE, _CONFIG_FILE))  # left by a kill
         if state == "same" and resume and ckpt_path.exists():
             ck = _load_checkpoint(ckpt_path)
@@ -924,6 +928,8 @@ def train(
                 rows = list(ck["rows"])
                 start_epoch = ck["epoch"] + 1
                 resumed_from = ck["epoch"]
+                prior_wall = ck.get("wall_time_s")
+                epoch_times = list(ck.get("epoch_times_s") or [])
                 _set_rng_state(ck["rng"], device)
             except (KeyError, RuntimeError, TypeError, ValueError) as exc:
                 raise ValueError(
@@ -959,7 +965,6 @@ def train(
             )
 
         noisy = config.dropout is not None
-        epoch_times = []
         epochs_bar = _pbar(
             range(start_epoch, config.epochs + 1), progress, desc="epochs", initial=start_epoch, total=config.epochs + 1
         )
@@ -994,6 +999,7 @@ def train(
                 rows += tracker.compute().to_dict("records")
             _tracked_layer(model).clear()
             # ---- checkpoint (atomic), table, callback
+            epoch_times.append(time.perf_counter() - t0)
             _io.torch_save(
                 ckpt_path,
                 {
@@ -1005,11 +1011,12 @@ def train(
                     "rng": _rng_state(device),
                     "rows": rows,
                     "config": cfg_dict,
+                    "wall_time_s": None if prior_wall is None else prior_wall + time.perf_counter() - t_start,
+                    "epoch_times_s": epoch_times,
                 },
             )
             df = _frame(rows)
             _io.write_csv(out / _RESULTS_FILE, df)
-            epoch_times.append(time.perf_counter() - t0)
             if progress and hasattr(epochs_bar, "set_postfix"):
                 test_acc = [
                     r["value"]
@@ -1039,7 +1046,10 @@ def train(
             "status": "complete",
             "epochs": config.epochs,
             "resumed_from_epoch": resumed_from,
-            "wall_time_s": time.perf_counter() - t_start,
+            # the whole training time over every process that trained the run; when an older checkpoint did not
+            # record its share, only this process's time, flagged by wall_time_complete = False
+            "wall_time_s": (0.0 if prior_wall is None else prior_wall) + time.perf_counter() - t_start,
+            "wall_time_complete": prior_wall is not None,
             "epoch_times_s": epoch_times,
             "device": str(device),
             "final": final,

@@ -153,7 +153,11 @@ def test_kill_and_resume_gives_identical_results(two_epochs, tmp_path):
     assert sorted(partial.epoch.unique()) == [0, 1]
     torch.manual_seed(12345)  # the resumed run must not depend on the caller's RNG
     resumed = train(TrainConfig(**TINY), out, progress=False)
-    assert json.loads((out / "run.json").read_text())["resumed_from_epoch"] == 1
+    info = json.loads((out / "run.json").read_text())
+    assert info["resumed_from_epoch"] == 1
+    # the wall time covers both processes: one time per epoch 0..2, and the total at least their sum
+    assert len(info["epoch_times_s"]) == 3 and info["wall_time_complete"] is True
+    assert info["wall_time_s"] >= sum(info["epoch_times_s"]) - 1e-6
     assert (out / "results.csv").read_bytes() == (full_out / "results.csv").read_bytes()
     pd.testing.assert_frame_equal(resumed, full_df)
     a = torch.load(out / "checkpoint.pt", weights_only=False)["model"]
@@ -361,3 +365,25 @@ def test_config_differences_treat_missing_fields_as_defaults():
     assert config_differences({**old, "lr": 0.5}, new) == ["lr"]
     assert config_differences({**old, "num_threads": 7}, new) == []  # execution-only
     assert config_differences(old, {**new, "drop_rate": 0.5}) == ["drop_rate"]
+
+
+def test_resume_from_a_checkpoint_without_wall_times_flags_the_total(tmp_path):
+    # checkpoints written before the wall time was carried over: the run says its time is incomplete
+    out = tmp_path / "old"
+
+    def crash_after_first(epoch, df):
+        if epoch == 1:
+            raise _Crash()
+
+    with pytest.raises(_Crash):
+        train(TrainConfig(**TINY), out, progress=False, on_epoch_end=crash_after_first)
+    ck = torch.load(out / "checkpoint.pt", weights_only=False)
+    del ck["wall_time_s"], ck["epoch_times_s"]
+    torch.save(ck, out / "checkpoint.pt")
+    train(TrainConfig(**TINY), out, progress=False)
+    info = json.loads((out / "run.json").read_text())
+    assert info["wall_time_complete"] is False and len(info["epoch_times_s"]) == 1
+    from ipdrop.runstore import provenance
+
+    prov = provenance(out)
+    assert prov["training_wall_time_complete"] is False and prov["training_resumed_from_epoch"] == 1
