@@ -45,6 +45,7 @@ __all__ = [
     "run_labels",
     "missing_message",
     "figure",
+    "store_table",
     "GAUSSIAN_VIEWS",
     "CONFIG_COLUMNS",
     "VIEW_NAMES",
@@ -456,3 +457,29 @@ def figure(df: pd.DataFrame, draw, *args, experiment: str, runs: Sequence[str] |
     if df.empty:
         return plotting.placeholder_figure(missing_message(experiment, runs))
     return draw(df, *args, **kwargs)
+
+
+class MissingRuns(str):
+    """A sentence in place of a table whose runs are not in the store: shown as Markdown by Jupyter and the
+    book (``_repr_markdown_``), as itself in plain text."""
+
+    def _repr_markdown_(self) -> str:
+        return str(self)
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def store_table(df: pd.DataFrame, caption: str, *, experiment: str, runs: Sequence[str] | None = None, **kwargs):
+    """``plotting.table(df, caption, **kwargs)`` of a table read from the store, or, when ``df`` has no row (no run
+    of ``experiment`` stored yet), a :class:`MissingRuns` sentence that names the table, the missing runs and the
+    command that makes them (the placeholder of :func:`figure` for tables)."""
+    from .. import plotting
+
+    if df.empty:
+        what = f"runs {', '.join(runs)} of " if runs else ""
+        return MissingRuns(
+            f"*{caption}*: not in the results store yet ({what}`{experiment}`). Make it with "
+            f"`ipdrop reproduce params/paper_runs/{experiment}.yaml --out results/{experiment}`."
+        )
+    return plotting.table(df, caption, **kwargs)
