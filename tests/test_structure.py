@@ -197,7 +197,8 @@ def test_the_driver_import_check_fails_on_a_second_driver():
     assert notebook_import_problems(ok + "from ipdrop.chapters.paper import figure\n", "planes")
     assert notebook_import_problems("from ipdrop.analysis import compression\n", "planes")
     assert notebook_import_problems("import numpy\n", "planes") == ["imports nothing from ipdrop"]
-    assert notebook_import_problems("from ipdrop.chapters import GlueText\nfrom ipdrop.chapters.sweeps import x\n", "sweeps") == []
+    sweeps = "from ipdrop.chapters import GlueText\nfrom ipdrop.chapters.sweeps import x\n"
+    assert notebook_import_problems(sweeps, "sweeps") == []
 
 
 @pytest.mark.parametrize(

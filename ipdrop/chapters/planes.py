@@ -58,8 +58,8 @@ from ..analysis import (
     final_values,
     ip_summary,
 )
-from ..plotting import plot_accuracy, plot_beta_planes, plot_binning_sweep, plot_run_planes, plot_study_planes
 from ..models import stage_widths
+from ..plotting import plot_accuracy, plot_beta_planes, plot_binning_sweep, plot_run_planes, plot_study_planes
 from ..training import TrainConfig, train
 from .paper import (
     GAUSSIAN_VIEWS,

@@ -35,8 +35,8 @@ import numpy as np
 import pandas as pd
 
 from .. import _io, toy
-from ..analysis import COMPRESSION_DEFAULTS, FINE_BINS
 from .._base import check_int, check_positive, make_rng
+from ..analysis import COMPRESSION_DEFAULTS, FINE_BINS
 from ..plotting import reliability_binning_figure, reliability_run_figure, reliability_toy_figure
 from ._common import _check_list
 
