@@ -16,9 +16,9 @@ beta)                                                   summaries, the compressi
 
 A chapter notebook imports its driver only (``from ipdrop.chapters import planes``, plus :class:`GlueText`).
 :mod:`ipdrop.chapters.paper` reads the results store; the drivers ``planes`` and ``claims`` re-export what
-their chapters use of it. The drivers call the
-library below them: :mod:`ipdrop.analysis` (summaries and the one compression rule), :mod:`ipdrop.plotting`
-(every figure), :mod:`ipdrop.training` / :mod:`ipdrop.sweep` (runs) and the estimators.
+their chapters use of it. The drivers call the library below them: :mod:`ipdrop.analysis` (summaries and the one
+compression rule), :mod:`ipdrop.plotting` (every figure), :mod:`ipdrop.training` / :mod:`ipdrop.sweep` (runs)
+and the estimators.
 The submodules are imported on first use, so ``import ipdrop.chapters`` stays cheap.
 """
 
