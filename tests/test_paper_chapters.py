@@ -136,6 +136,9 @@ def test_run_settings_and_deviations(store):
     assert s.loc["var0.2-seed1", "training min"] == 10.0 and s.loc["var0.2-seed0", "beta"] is None
     dev = paper.deviations("resnet18_cifar10").set_index("parameter")
     assert list(dev.columns) == ["paper", "here", "why"] and dev.loc["width", "here"] == "0.125"
+    assert dev.loc["variance", "here"] == "0.4444"  # Var(D) = 4/9 as a table cell, not 0.4444444444444444
+    facts = paper.experiment_facts("resnet18_cifar10", store)
+    assert (facts["lr"], facts["batch_size"], facts["augment"], facts["stored"]) == (0.05, 64, True, 0)
     assert paper.deviations("fc_mnist").empty  # at the paper's settings: nothing to list
 
 

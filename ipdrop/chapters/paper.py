@@ -208,8 +208,11 @@ def _minutes(seconds) -> float | None:
 def deviations(experiment: str) -> pd.DataFrame:
     """The params file's table of deviations from the paper (parameter, paper, here, why)."""
     spec = runstore.read_params_file(params_root() / f"{experiment}.yaml")
+    def text(v) -> str:  # 0.4444444444444444 -> 0.4444: a table cell, not a float repr
+        return f"{v:.4g}" if isinstance(v, float) else str(v)
+
     rows = [
-        {"parameter": k, "paper": str(v.get("paper")), "here": str(v.get("here")), "why": v.get("why", "")}
+        {"parameter": k, "paper": text(v.get("paper")), "here": text(v.get("here")), "why": v.get("why", "")}
         for k, v in (spec.get("deviations") or {}).items()
     ]
     return pd.DataFrame(rows, columns=["parameter", "paper", "here", "why"])
@@ -352,9 +355,10 @@ def verdict_counts(verdicts: pd.DataFrame, estimators: Sequence[str] | None = No
 
 
 def experiment_facts(experiment: str, root: str | os.PathLike | None = None) -> dict[str, Any]:
-    """The settings of an experiment's params file that the chapters state, for ``glue``: epochs, IP subset
-    sizes, how often representations are kept and estimated, noise draws, bin counts, the N-drift size,
-    runs planned and stored."""
+    """The settings of an experiment's params file that the chapters state, for ``glue``: epochs, the optimiser's
+    settings (``lr``, ``momentum``, ``weight_decay``, ``batch_size``, ``schedule``, ``augment``), IP subset sizes,
+    how often representations are kept and estimated, noise draws, bin counts, the N-drift size, runs planned and
+    stored."""
     spec = runstore.read_params_file(params_root() / f"{experiment}.yaml")
     base = spec.get("base") or {}
     est = spec.get("estimate") or {}
@@ -367,6 +371,7 @@ def experiment_facts(experiment: str, root: str | os.PathLike | None = None) -> 
     return {
         "experiment": experiment,
         "epochs": base.get("epochs"),
+        **{k: base.get(k) for k in ("lr", "momentum", "weight_decay", "batch_size", "schedule", "augment")},
         "ip_n_train": base.get("ip_n_train"),
         "ip_n_test": base.get("ip_n_test"),
         "reps_every": every(base.get("ip_epochs")) or 1,
