@@ -208,6 +208,7 @@ def _minutes(seconds) -> float | None:
 def deviations(experiment: str) -> pd.DataFrame:
     """The params file's table of deviations from the paper (parameter, paper, here, why)."""
     spec = runstore.read_params_file(params_root() / f"{experiment}.yaml")
+
     def text(v) -> str:  # 0.4444444444444444 -> 0.4444: a table cell, not a float repr
         return f"{v:.4g}" if isinstance(v, float) else str(v)
 
