@@ -33,7 +33,7 @@ from .dropout import (
     NoDropout,
 )
 
-__all__ = ["LeNet", "FCNet", "ResNet18", "FullCNN", "build_model", "MODELS", "DATASETS"]
+__all__ = ["LeNet", "FCNet", "ResNet18", "FullCNN", "build_model", "stage_widths", "MODELS", "DATASETS"]
 
 DROPOUTS = ("gaussian", "information", "bernoulli", None)
 DATASETS = {
@@ -45,6 +45,19 @@ _ACT = {"softplus": nn.Softplus, "relu": nn.ReLU, "identity": nn.Identity}
 
 def _scaled(n: int, width: float) -> int:
     return max(1, int(round(n * width)))
+
+
+#: channels of the stages that ``width`` scales, at width 1.0 (ResNet18: its four stages; fullCNN: its two blocks)
+_STAGES = {"resnet18": (64, 128, 256, 512), "fullcnn": (96, 192)}
+
+
+def stage_widths(model: str, width: float = 1.0) -> tuple[int, ...]:
+    """The channels of the stages of ``model`` ("resnet18" or "fullcnn") at filter fraction ``width``:
+    ``stage_widths("resnet18", 0.125) == (8, 16, 32, 64)``."""
+    if model not in _STAGES:
+        raise ValueError(f"stage_widths(): model must be one of {sorted(_STAGES)}; got {model!r}")
+    w = check_positive(width, "width")
+    return tuple(_scaled(n, w) for n in _STAGES[model])
 
 
 def _act(name: str) -> nn.Module:
@@ -256,8 +269,7 @@ class ResNet18(_IPModel):
         bottleneck_activation="softplus",
     ) -> None:
         super().__init__()
-        w = check_positive(width, "width")
-        widths = [_scaled(n, w) for n in (64, 128, 256, 512)]
+        widths = list(stage_widths("resnet18", width))
         self.conv1 = nn.Conv2d(in_channels, widths[0], 3, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(widths[0])
         layers, cin = [], widths[0]
@@ -319,8 +331,7 @@ class FullCNN(_IPModel):
         num_classes=10,
     ) -> None:
         super().__init__()
-        w = check_positive(width, "width")
-        n1, n2 = _scaled(96, w), _scaled(192, w)
+        n1, n2 = stage_widths("fullcnn", width)
 
         def conv(cin, cout, k=3, stride=1):
             return nn.Sequential(

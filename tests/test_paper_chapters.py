@@ -136,6 +136,9 @@ def test_run_settings_and_deviations(store):
     assert s.loc["var0.2-seed1", "training min"] == 10.0 and s.loc["var0.2-seed0", "beta"] is None
     dev = paper.deviations("resnet18_cifar10").set_index("parameter")
     assert list(dev.columns) == ["paper", "here", "why"] and dev.loc["width", "here"] == "0.125"
+    assert dev.loc["variance", "here"] == "0.4444"  # Var(D) = 4/9 as a table cell, not 0.4444444444444444
+    facts = paper.experiment_facts("resnet18_cifar10", store)
+    assert (facts["lr"], facts["batch_size"], facts["augment"], facts["stored"]) == (0.05, 64, True, 0)
     assert paper.deviations("fc_mnist").empty  # at the paper's settings: nothing to list
 
 
@@ -234,3 +237,22 @@ def test_paper_planes_draw_the_binned_label_quantity_of_the_papers_code(store):
     )
     assert b.get_ylabel().startswith("I(Y_binned;Z)") and a.get_ylabel().startswith("I(Y;Z)")
     plt.close(fig)
+
+
+def test_store_tables_show_the_reproduce_command_when_no_run_is_stored(store):
+    # lenet_mnist has no run in the store, fc_mnist has two: the same call gives a sentence or a table
+    from ipdrop.chapters import planes
+
+    lenet = planes.load_experiment("lenet_mnist", store)
+    empty = planes.verdict_table(planes.compression_verdicts(lenet, ["kl"], by=["dropout"]), by=["dropout"])
+    out = planes.store_table(empty, "LeNet: does I(X;Z) compress? (nats)", experiment="lenet_mnist")
+    md = out._repr_markdown_()
+    assert "LeNet: does I(X;Z) compress?" in md and "not in the results store yet" in md
+    assert "`ipdrop reproduce params/paper_runs/lenet_mnist.yaml --out results/lenet_mnist`" in md
+    assert "<table" not in md and repr(out) == md  # plain text too: no empty table header
+    fc = planes.load_experiment("fc_mnist", store)
+    verdicts = planes.verdict_table(planes.compression_verdicts(fc, ["mixture-paper"]))
+    html = planes.store_table(verdicts, "FC", experiment="fc_mnist").to_html()
+    assert "<table" in html and "compresses" in html and "ipdrop reproduce" not in html
+    settings = planes.store_table(planes.run_settings("resnet18_cifar10", store), "s", experiment="resnet18_cifar10")
+    assert "results/resnet18_cifar10" in settings._repr_markdown_()

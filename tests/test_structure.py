@@ -142,36 +142,63 @@ def test_the_graph_is_read():
 
 
 def test_chapter_notebooks_import_one_chapter_driver():
-    # a chapter imports its driver(s) and the book's style and tables (ipdrop.plotting) only; chapters 3-5 also
-    # read the results store through ipdrop.chapters.paper (their paper-settings parts)
+    # a chapter imports exactly one driver (plus GlueText, a glued string) and the book's style and tables
+    # (ipdrop.plotting); chapters 3-5 read the results store through their driver (planes re-exports the store
+    # reader ipdrop.chapters.paper), as does the claims chapter (claims)
     nb = PKG.parent / "notebooks"
     drivers = {
-        "00_claims.md": ("claims", "paper"),
-        "01_theory.md": ("theory",),
-        "02_estimator.md": ("estimator",),
-        "03_mnist.md": ("planes", "paper"),
-        "04_cifar10.md": ("planes", "paper"),
-        "05_beta.md": ("planes", "paper"),
-        "06_sweeps.md": ("sweeps",),
-        "07_reliability.md": ("reliability",),
+        "00_claims.md": "claims",
+        "01_theory.md": "theory",
+        "02_estimator.md": "estimator",
+        "03_mnist.md": "planes",
+        "04_cifar10.md": "planes",
+        "05_beta.md": "planes",
+        "06_sweeps.md": "sweeps",
+        "07_reliability.md": "reliability",
     }
-    for name, mods in drivers.items():
-        text = (nb / name).read_text(encoding="utf-8")
-        lines = [ln.strip() for ln in text.splitlines() if ln.strip().startswith(("from ipdrop", "import ipdrop"))]
-        assert lines, f"{name} imports nothing from ipdrop"
-        for ln in lines:
-            if ln == "from ipdrop import plotting":
-                continue
-            head, _, names = ln.partition(" import ")
-            # GlueText: a glued string rendered without quotes
-            if head == "from ipdrop.chapters":
-                ok = {n.strip() for n in names.split(",")} <= set(mods) | {"GlueText"}
-            else:
-                ok = head in {f"from ipdrop.chapters.{m}" for m in mods}
-            assert ok, (
-                f"{name}: {ln!r} - a chapter imports from its driver(s) ipdrop.chapters.{'/'.join(mods)} and "
-                "ipdrop.plotting only"
-            )
+    assert sorted(drivers) == sorted(p.name for p in nb.glob("*.md")), "a chapter without a driver entry"
+    for name, driver in drivers.items():
+        assert (PKG / "chapters" / f"{driver}.py").is_file(), driver
+        problems = notebook_import_problems((nb / name).read_text(encoding="utf-8"), driver)
+        assert not problems, f"{name}: " + "; ".join(problems)
+
+
+def notebook_import_problems(text: str, driver: str) -> list[str]:
+    """What is wrong with the ipdrop imports of a chapter's text: anything but ``from ipdrop import plotting`` and
+    one ``from ipdrop.chapters import [GlueText, ]<driver>`` (or ``from ipdrop.chapters.<driver> import ...``)."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip().startswith(("from ipdrop", "import ipdrop"))]
+    if not lines:
+        return ["imports nothing from ipdrop"]
+    problems, used = [], set()
+    for ln in lines:
+        if ln == "from ipdrop import plotting":
+            continue
+        head, _, names = ln.partition(" import ")
+        if head == "from ipdrop.chapters":
+            mods = {n.strip() for n in names.split(",")} - {"GlueText"}
+            used |= mods
+        elif head.startswith("from ipdrop.chapters."):
+            mods = {head.removeprefix("from ipdrop.chapters.")}
+            used |= mods
+        else:
+            mods = {head}
+        if mods and mods != {driver}:  # (a line importing GlueText alone is fine)
+            problems.append(f"{ln!r}: a chapter imports from its one driver ipdrop.chapters.{driver} only")
+    if len(used) > 1:
+        problems.append(f"imports {len(used)} drivers {sorted(used)}; one chapter, one driver")
+    return problems
+
+
+def test_the_driver_import_check_fails_on_a_second_driver():
+    ok = "from ipdrop import plotting\nfrom ipdrop.chapters import GlueText, planes\n"
+    assert notebook_import_problems(ok, "planes") == []
+    assert notebook_import_problems("from ipdrop.chapters import GlueText, paper, planes\n", "planes")
+    assert notebook_import_problems("from ipdrop.chapters import claims, paper\n", "claims")
+    assert notebook_import_problems(ok + "from ipdrop.chapters.paper import figure\n", "planes")
+    assert notebook_import_problems("from ipdrop.analysis import compression\n", "planes")
+    assert notebook_import_problems("import numpy\n", "planes") == ["imports nothing from ipdrop"]
+    sweeps = "from ipdrop.chapters import GlueText\nfrom ipdrop.chapters.sweeps import x\n"
+    assert notebook_import_problems(sweeps, "sweeps") == []
 
 
 @pytest.mark.parametrize(

@@ -228,3 +228,42 @@ def test_run_study_beta_tiny(tmp_path):
     np.testing.assert_allclose(ax.collections[0].get_offsets()[:, 0], first)
 
     plt.close("all")
+
+
+def test_run_settings_are_shared_and_checked():
+    assert planes.builder_settings("beta_study", {"epochs": 2})["epochs"] == 2
+    assert planes.builder_settings("mnist_study", {"n_bins": [3, 10]})["n_bins"] == (3, 10)
+    with pytest.raises(TypeError, match=r"beta_study\(\) got unexpected keyword argument\(s\) \['n_noise'\]"):
+        planes.beta_study(n_noise=3)  # information dropout draws no noise samples
+    with pytest.raises(TypeError, match="epochz"):
+        planes.mnist_study(epochz=3)
+    with pytest.raises(ValueError, match="builder must be one of"):
+        planes.builder_settings("nope", {})
+
+
+def test_numbers_the_chapters_state():
+    from ipdrop.chapters import GlueText
+
+    assert planes.stage_widths("resnet18", 0.125) == (8, 16, 32, 64)
+    assert planes.stage_widths("fullcnn") == (96, 192) and planes.stage_widths("fullcnn", 0.03125) == (3, 6)
+    with pytest.raises(ValueError, match="model must be one of"):
+        planes.stage_widths("lenet")
+    assert GlueText.listing([10, 30, 100, 300]) == "10, 30, 100 and 300" and GlueText.listing([0.5]) == "0.5"
+    assert repr(GlueText.listing([1, 2], last="or")) == "1 or 2"
+    assert planes.training_images(planes.beta_study(betas=[1.0], widths=[0.1])) == {"full (x0.1), beta=1": 1000}
+    assert list(planes.training_images(planes.cifar10_study(n_train=None)).values()) == [2000]  # embedded subset
+
+
+def test_saturated_bins_is_the_smallest_bin_count_at_log_n():
+    # binning-10 ends 2.9 nats below log 1000, binning-30 0.4, binning-100 0.06 (within the 0.1-nat floor)
+    log_n = math.log(1000)
+    rows = [
+        ("a", e, "train", f"binning-{b}", "I(X;Z)", log_n - gap - (0.5 if e == 0 else 0.0), 1000)
+        for b, gap in ((10, 2.9), (30, 0.4), (100, 0.06))
+        for e in (0, 1)
+    ]
+    df = pd.DataFrame(rows, columns=["run", "epoch", "split", "estimator", "quantity", "value", "n"])
+    assert planes.saturated_bins(df) == 100
+    assert planes.saturated_bins(df, tol=0.5) == 30
+    assert planes.saturated_bins(df, tol=0.01) is None
+    assert planes.saturated_bins(df, split="test") is None

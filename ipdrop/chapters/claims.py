@@ -28,9 +28,14 @@ import pandas as pd
 
 from .. import runstore
 from ..analysis import COMPRESSION_DEFAULTS
+from .paper import compression_verdicts, load_experiment, store_status
 
 __all__ = [
     "COMPRESSION_DEFAULTS",
+    # the results store (ipdrop.chapters.paper), read by the chapter's Sec. 5 tables
+    "store_status",
+    "load_experiment",
+    "compression_verdicts",
     "STATUSES",
     "REPRODUCED",
     "NOT_REPRODUCED",

@@ -45,6 +45,7 @@ __all__ = [
     "run_labels",
     "missing_message",
     "figure",
+    "store_table",
     "GAUSSIAN_VIEWS",
     "CONFIG_COLUMNS",
     "VIEW_NAMES",
@@ -207,8 +208,12 @@ def _minutes(seconds) -> float | None:
 def deviations(experiment: str) -> pd.DataFrame:
     """The params file's table of deviations from the paper (parameter, paper, here, why)."""
     spec = runstore.read_params_file(params_root() / f"{experiment}.yaml")
+
+    def text(v) -> str:  # 0.4444444444444444 -> 0.4444: a table cell, not a float repr
+        return f"{v:.4g}" if isinstance(v, float) else str(v)
+
     rows = [
-        {"parameter": k, "paper": str(v.get("paper")), "here": str(v.get("here")), "why": v.get("why", "")}
+        {"parameter": k, "paper": text(v.get("paper")), "here": text(v.get("here")), "why": v.get("why", "")}
         for k, v in (spec.get("deviations") or {}).items()
     ]
     return pd.DataFrame(rows, columns=["parameter", "paper", "here", "why"])
@@ -351,9 +356,10 @@ def verdict_counts(verdicts: pd.DataFrame, estimators: Sequence[str] | None = No
 
 
 def experiment_facts(experiment: str, root: str | os.PathLike | None = None) -> dict[str, Any]:
-    """The settings of an experiment's params file that the chapters state, for ``glue``: epochs, IP subset
-    sizes, how often representations are kept and estimated, noise draws, bin counts, the N-drift size,
-    runs planned and stored."""
+    """The settings of an experiment's params file that the chapters state, for ``glue``: epochs, the optimiser's
+    settings (``lr``, ``momentum``, ``weight_decay``, ``batch_size``, ``schedule``, ``augment``), IP subset sizes,
+    how often representations are kept and estimated, noise draws, bin counts, the N-drift size, runs planned and
+    stored."""
     spec = runstore.read_params_file(params_root() / f"{experiment}.yaml")
     base = spec.get("base") or {}
     est = spec.get("estimate") or {}
@@ -366,6 +372,7 @@ def experiment_facts(experiment: str, root: str | os.PathLike | None = None) -> 
     return {
         "experiment": experiment,
         "epochs": base.get("epochs"),
+        **{k: base.get(k) for k in ("lr", "momentum", "weight_decay", "batch_size", "schedule", "augment")},
         "ip_n_train": base.get("ip_n_train"),
         "ip_n_test": base.get("ip_n_test"),
         "reps_every": every(base.get("ip_epochs")) or 1,
@@ -456,3 +463,29 @@ def figure(df: pd.DataFrame, draw, *args, experiment: str, runs: Sequence[str] |
     if df.empty:
         return plotting.placeholder_figure(missing_message(experiment, runs))
     return draw(df, *args, **kwargs)
+
+
+class MissingRuns(str):
+    """A sentence in place of a table whose runs are not in the store: shown as Markdown by Jupyter and the
+    book (``_repr_markdown_``), as itself in plain text."""
+
+    def _repr_markdown_(self) -> str:
+        return str(self)
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def store_table(df: pd.DataFrame, caption: str, *, experiment: str, runs: Sequence[str] | None = None, **kwargs):
+    """``plotting.table(df, caption, **kwargs)`` of a table read from the store, or, when ``df`` has no row (no run
+    of ``experiment`` stored yet), a :class:`MissingRuns` sentence that names the table, the missing runs and the
+    command that makes them (the placeholder of :func:`figure` for tables)."""
+    from .. import plotting
+
+    if df.empty:
+        what = f"runs {', '.join(runs)} of " if runs else ""
+        return MissingRuns(
+            f"*{caption}*: not in the results store yet ({what}`{experiment}`). Make it with "
+            f"`ipdrop reproduce params/paper_runs/{experiment}.yaml --out results/{experiment}`."
+        )
+    return plotting.table(df, caption, **kwargs)

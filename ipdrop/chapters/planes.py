@@ -23,6 +23,11 @@ Figure functions (from :mod:`ipdrop.plotting`) draw information planes per run (
 the binning sweep of Fig. 14 (:func:`plot_binning_sweep`), the beta comparison of Fig. 7
 (:func:`plot_beta_planes`) and accuracy curves (:func:`plot_accuracy`).
 
+The paper-settings parts of the chapters read the results store through the same driver: :func:`store_status`,
+:func:`load_experiment`, :func:`run_settings`, :func:`compression_verdicts`, :func:`verdict_table`,
+:func:`store_table`, :func:`figure` and the rest are those of :mod:`ipdrop.chapters.paper` (the store reader
+that the claims chapter shares), so a chapter notebook imports this one driver.
+
 **The beta convention.** The paper trained information dropout with the code of Achille & Soatto (2018),
 whose loss is ``CE + beta * KL / N_train`` (KL summed over units and averaged over the batch, divided by the
 size of the full training set, "to make beta comparable to variational dropout"). :class:`TrainConfig`
@@ -40,6 +45,8 @@ from pathlib import Path
 from typing import Any
 
 from ..analysis import (
+    COMPRESSION_DEFAULTS,
+    FINE_BINS,
     accuracy_summary,
     beta_checks,
     beta_summary,
@@ -51,8 +58,25 @@ from ..analysis import (
     final_values,
     ip_summary,
 )
+from ..models import stage_widths
 from ..plotting import plot_accuracy, plot_beta_planes, plot_binning_sweep, plot_run_planes, plot_study_planes
 from ..training import TrainConfig, train
+from .paper import (
+    GAUSSIAN_VIEWS,
+    compression_verdicts,
+    deviations,
+    experiment_facts,
+    figure,
+    load_experiment,
+    paper_pairs,
+    run_labels,
+    run_settings,
+    store_status,
+    store_table,
+    verdict_counts,
+    verdict_table,
+    with_size,
+)
 
 __all__ = [
     "Study",
@@ -79,6 +103,29 @@ __all__ = [
     "plot_beta_planes",
     "plot_accuracy",
     "plot_run_planes",
+    # the paper-settings parts: the results store (ipdrop.chapters.paper)
+    "store_status",
+    "load_experiment",
+    "run_settings",
+    "deviations",
+    "experiment_facts",
+    "compression_verdicts",
+    "verdict_table",
+    "verdict_counts",
+    "store_table",
+    "paper_pairs",
+    "with_size",
+    "run_labels",
+    "figure",
+    "GAUSSIAN_VIEWS",
+    # numbers the chapters state
+    "COMPRESSION_DEFAULTS",
+    "FINE_BINS",
+    "RUN_DEFAULTS",
+    "builder_settings",
+    "stage_widths",
+    "training_images",
+    "saturated_bins",
 ]
 
 #: estimators tracked for Gaussian dropout: both views of the mixture estimator as separate entries (so that a
@@ -261,6 +308,38 @@ def run_study(
     return out
 
 
+def training_images(study: Study) -> dict[str, int]:
+    """The number of training images each run of ``study`` trains on: ``n_train``, else the size of its
+    ``subset`` of the dataset (the embedded subsets are read from the package; the full sets have fixed sizes)."""
+    from .. import data
+
+    full = {"mnist": 60000, "cifar10": 50000}
+    out = {}
+    for label, cfg in study.configs.items():
+        if cfg.n_train is not None:
+            out[label] = int(cfg.n_train)
+        elif cfg.subset == "embedded":
+            out[label] = int(len(data.load(cfg.dataset, subset="embedded").y_train))
+        else:
+            out[label] = full[cfg.dataset]
+    return out
+
+
+def saturated_bins(df, split: str = "train", tol: float | None = None) -> int | None:
+    """The smallest bin count whose binning estimate of I(X;Z) (noiseless ``binning-<bins>`` rows) ends within
+    ``tol`` nats of log N in every run of a study table (N: the ``n`` column, the IP subset's size); ``None`` when
+    no bin count does. ``tol`` defaults to the compression rule's floor (``COMPRESSION_DEFAULTS["min_drop"]``):
+    a binning curve that close to its ceiling cannot show compression by the rule."""
+    import math
+
+    tol = COMPRESSION_DEFAULTS["min_drop"] if tol is None else float(tol)
+    sel = df[(df["split"] == split) & (df["quantity"] == "I(X;Z)") & df["estimator"].str.fullmatch(r"binning-\d+")]
+    last = sel[sel["epoch"] == sel.groupby(["run", "estimator"], observed=True)["epoch"].transform("max")]
+    gap = (last["n"].map(math.log) - last["value"]).groupby(last["estimator"]).max()
+    ok = sorted(int(e.rsplit("-", 1)[1]) for e, g in gap.items() if g <= tol)
+    return ok[0] if ok else None
+
+
 def _safe_dirname(label: str) -> str:
     keep = "".join(c if c.isalnum() or c in "-_.=" else "_" for c in label)
     return keep.strip("_") or "run"
@@ -269,19 +348,63 @@ def _safe_dirname(label: str) -> str:
 # --------------------------------------------------------------------------- chapter builders
 
 
-def _common(seed, device, num_threads, epochs, ip_epochs, subset, mc_samples, n_noise, n_bins, eval_batch_size):
-    return dict(
-        seed=seed,
-        device=device,
-        num_threads=num_threads,
-        epochs=epochs,
-        ip_epochs=ip_epochs,
-        subset=subset,
-        mc_samples=mc_samples,
-        n_noise=n_noise,
-        n_bins=tuple(n_bins),
-        eval_batch_size=eval_batch_size,
-    )
+#: The run settings every builder takes as keyword arguments (``**run``): :class:`~ipdrop.training.TrainConfig`
+#: fields shared by every run of a study. Each builder's defaults (its chapter's quick profile, the notebook's
+#: ``parameters`` cell; ``tests/test_defaults.py`` keeps them equal) are in :data:`RUN_DEFAULTS`.
+_RUN_BASE: dict[str, Any] = dict(
+    n_train=None,
+    subset="embedded",
+    momentum=0.9,
+    weight_decay=0.0,
+    schedule="cosine",
+    ip_epochs="all",
+    n_noise=10,
+    mc_samples=1,
+    seed=0,
+    device="auto",
+    num_threads=None,
+    eval_batch_size=1000,
+)
+#: the default run settings of each builder (the keywords ``**run`` accepts, see :func:`builder_settings`)
+RUN_DEFAULTS: dict[str, dict[str, Any]] = {
+    "mnist_study": {
+        **_RUN_BASE,
+        **dict(epochs=6, batch_size=32, ip_n_train=1000, ip_n_test=1000, n_bins=(10, 30, 100, 300)),
+    },
+    "cifar10_study": {
+        **_RUN_BASE,
+        **dict(epochs=4, batch_size=64, lr=0.05, weight_decay=5e-4, augment=False, ip_n_train=500, ip_n_test=500),
+        "n_bins": (10, 30, 100),
+    },
+    "beta_study": {
+        **{k: v for k, v in _RUN_BASE.items() if k != "n_noise"},  # information dropout draws no noise samples
+        **dict(epochs=3, n_train=1000, batch_size=100, lr=0.05, schedule="step", milestones=(40, 80, 120)),
+        **dict(gamma=0.1, augment=False, ip_n_train=500, ip_n_test=500, eval_batch_size=500),
+        # the paper's estimators: kl for I(X;Z), variational for I(Y;Z) (binning, EDGE and k-NN are slow on the
+        # 16x16xC feature map)
+        "estimators": ("kl", "variational"),
+        "n_bins": (30,),
+    },
+}
+_TUPLES = ("n_bins", "milestones", "estimators")
+
+
+def builder_settings(builder: str, run: Mapping[str, Any]) -> dict[str, Any]:
+    """The run settings of ``builder`` (a key of :data:`RUN_DEFAULTS`): its defaults updated with ``run``.
+
+    Raises ``TypeError`` naming the keywords the builder does not take, as Python does for a signature.
+    """
+    if builder not in RUN_DEFAULTS:
+        raise ValueError(f"builder_settings(): builder must be one of {sorted(RUN_DEFAULTS)}; got {builder!r}")
+    defaults = RUN_DEFAULTS[builder]
+    bad = sorted(set(run) - set(defaults))
+    if bad:
+        raise TypeError(f"{builder}() got unexpected keyword argument(s) {bad}; it takes {sorted(defaults)}")
+    out = {**defaults, **run}
+    for k in _TUPLES:
+        if k in out:
+            out[k] = tuple(out[k])
+    return out
 
 
 def mnist_study(
@@ -291,26 +414,10 @@ def mnist_study(
     info_beta: float = 3.0,
     info_max_alpha: float = 0.7,
     kl_dataset_size: int = 60000,
-    epochs: int = 6,
-    n_train: int | None = None,
-    subset: str = "embedded",
-    batch_size: int = 32,
     lr_lenet: float = 0.05,
     lr_fc: float = 0.1,
-    momentum: float = 0.9,
-    weight_decay: float = 0.0,
-    schedule: str = "cosine",
-    ip_epochs: Any = "all",
-    ip_n_train: int = 1000,
-    ip_n_test: int = 1000,
-    n_bins: Sequence[int] = (10, 30, 100, 300),
-    n_noise: int = 10,
-    mc_samples: int = 1,
     include: Sequence[str] = ("lenet-gaussian", "lenet-information", "fc"),
-    seed: int = 0,
-    device: str = "auto",
-    num_threads: int | None = None,
-    eval_batch_size: int = 1000,
+    **run: Any,
 ) -> Study:
     """The MNIST study (paper Figs. 1, 5, 11, 12, 14, 15).
 
@@ -318,24 +425,14 @@ def mnist_study(
     ``"LeNet, information"`` (information dropout, ``max_alpha``, beta in the paper's convention, see the
     module docstring), and ``"FC, Gaussian s2=<v>"`` for each of ``fc_variances`` (784-512-128-32-10 softplus,
     dropout on the 32-unit layer). ``include`` picks among ``"lenet-gaussian"``, ``"lenet-information"`` and
-    ``"fc"``. All other parameters are :class:`~ipdrop.training.TrainConfig` fields shared by every run
-    (``lr_lenet`` / ``lr_fc`` per network).
+    ``"fc"``. ``**run``: the :class:`~ipdrop.training.TrainConfig` fields shared by every run, defaults in
+    ``RUN_DEFAULTS["mnist_study"]`` (``lr_lenet`` / ``lr_fc`` per network).
     """
     include = tuple(include)
     bad = sorted(set(include) - {"lenet-gaussian", "lenet-information", "fc"})
     if bad or not include:
         raise ValueError(f"include takes 'lenet-gaussian', 'lenet-information', 'fc'; got {list(include)}")
-    base = dict(
-        dataset="mnist",
-        batch_size=batch_size,
-        momentum=momentum,
-        weight_decay=weight_decay,
-        schedule=schedule,
-        n_train=n_train,
-        ip_n_train=ip_n_train,
-        ip_n_test=ip_n_test,
-        **_common(seed, device, num_threads, epochs, ip_epochs, subset, mc_samples, n_noise, n_bins, eval_batch_size),
-    )
+    base = dict(dataset="mnist", **builder_settings("mnist_study", run))
     configs, meta = {}, {}
     if "lenet-gaussian" in include:
         label = f"LeNet, Gaussian s2={lenet_variance:g}"
@@ -371,33 +468,11 @@ def mnist_study(
     return Study("MNIST", configs, meta)
 
 
-def cifar10_study(
-    *,
-    variance: float = 0.4,
-    width: float = 0.125,
-    epochs: int = 4,
-    n_train: int | None = None,
-    subset: str = "embedded",
-    batch_size: int = 64,
-    lr: float = 0.05,
-    momentum: float = 0.9,
-    weight_decay: float = 5e-4,
-    schedule: str = "cosine",
-    augment: bool | None = False,
-    ip_epochs: Any = "all",
-    ip_n_train: int = 500,
-    ip_n_test: int = 500,
-    n_bins: Sequence[int] = (10, 30, 100),
-    n_noise: int = 10,
-    mc_samples: int = 1,
-    seed: int = 0,
-    device: str = "auto",
-    num_threads: int | None = None,
-    eval_batch_size: int = 1000,
-) -> Study:
+def cifar10_study(*, variance: float = 0.4, width: float = 0.125, **run: Any) -> Study:
     """The CIFAR-10 study (paper Figs. 6, 13): ResNet18 (stage widths times ``width``) with the 128-unit
     softplus bottleneck and Gaussian dropout of variance ``variance`` on it. One run,
-    ``"ResNet18 x<width>, Gaussian s2=<v>"``."""
+    ``"ResNet18 x<width>, Gaussian s2=<v>"``. ``**run``: the :class:`~ipdrop.training.TrainConfig` fields of the
+    run, defaults in ``RUN_DEFAULTS["cifar10_study"]``."""
     label = f"ResNet18 x{width:g}, Gaussian s2={variance:g}"
     cfg = TrainConfig(
         model="resnet18",
@@ -405,17 +480,8 @@ def cifar10_study(
         dropout="gaussian",
         variance=variance,
         width=width,
-        batch_size=batch_size,
-        lr=lr,
-        momentum=momentum,
-        weight_decay=weight_decay,
-        schedule=schedule,
-        augment=augment,
-        n_train=n_train,
-        ip_n_train=ip_n_train,
-        ip_n_test=ip_n_test,
         estimators=GAUSSIAN_ESTIMATORS,
-        **_common(seed, device, num_threads, epochs, ip_epochs, subset, mc_samples, n_noise, n_bins, eval_batch_size),
+        **builder_settings("cifar10_study", run),
     )
     return Study(
         "CIFAR-10", {label: cfg}, {label: {"network": "ResNet18", "width": float(width), "variance": float(variance)}}
@@ -428,27 +494,7 @@ def beta_study(
     widths: Mapping[str, float] | Sequence[float] = (0.125, 0.03125),
     max_alpha: float = 0.95,
     kl_dataset_size: int = 50000,
-    epochs: int = 3,
-    n_train: int | None = 1000,
-    subset: str = "embedded",
-    batch_size: int = 100,
-    lr: float = 0.05,
-    momentum: float = 0.9,
-    weight_decay: float = 0.0,
-    schedule: str = "step",
-    milestones: Sequence[int] = (40, 80, 120),
-    gamma: float = 0.1,
-    augment: bool | None = False,
-    ip_epochs: Any = "all",
-    ip_n_train: int = 500,
-    ip_n_test: int = 500,
-    estimators: Sequence[str] = ("kl", "variational"),
-    n_bins: Sequence[int] = (30,),
-    mc_samples: int = 1,
-    seed: int = 0,
-    device: str = "auto",
-    num_threads: int | None = None,
-    eval_batch_size: int = 500,
+    **run: Any,
 ) -> Study:
     """The beta study (paper Fig. 7): fullCNN with information dropout after the third convolution.
 
@@ -457,8 +503,8 @@ def beta_study(
     ``name -> fraction``. ``betas`` are in the paper's convention (loss ``CE + beta KL / kl_dataset_size``;
     see the module docstring). Paper: SGD with momentum, batch 100, lr 0.05 times 0.1 after epochs 40, 80
     and 120, 200 epochs, max alpha 0.95, widths 1.0 and 0.25. Extra columns: ``beta`` (paper convention),
-    ``width``, ``size``. The default estimators are the paper's: ``kl`` for I(X;Z) and ``variational``
-    for I(Y;Z) (binning, EDGE and k-NN are slow on the 16x16xC feature map).
+    ``width``, ``size``. ``**run``: the :class:`~ipdrop.training.TrainConfig` fields shared by every run,
+    defaults in ``RUN_DEFAULTS["beta_study"]``.
     """
     if isinstance(widths, Mapping):
         named = {str(k): float(v) for k, v in widths.items()}
@@ -476,8 +522,7 @@ def beta_study(
     betas = [float(b) for b in betas]
     if not betas:
         raise ValueError("betas must not be empty")
-    common = _common(seed, device, num_threads, epochs, ip_epochs, subset, mc_samples, 1, n_bins, eval_batch_size)
-    common.pop("n_noise")
+    common = builder_settings("beta_study", run)
     configs, meta = {}, {}
     for size, w in named.items():
         for b in betas:
@@ -490,18 +535,6 @@ def beta_study(
                 beta=b,
                 kl_dataset_size=kl_dataset_size,
                 width=w,
-                batch_size=batch_size,
-                lr=lr,
-                momentum=momentum,
-                weight_decay=weight_decay,
-                schedule=schedule,
-                milestones=tuple(milestones),
-                gamma=gamma,
-                augment=augment,
-                n_train=n_train,
-                ip_n_train=ip_n_train,
-                ip_n_test=ip_n_test,
-                estimators=tuple(estimators),
                 **common,
             )
             meta[label] = {"size": size, "width": w, "beta": b}

@@ -37,10 +37,14 @@ import pandas as pd
 
 from .. import _io, toy
 from .._base import check_int, check_positive, make_rng
+from ..analysis import COMPRESSION_DEFAULTS, FINE_BINS
 from ..plotting import reliability_binning_figure, reliability_run_figure, reliability_toy_figure
 from ._common import _check_list
 
 __all__ = [
+    "COMPRESSION_DEFAULTS",
+    "FINE_BINS",
+    "LOG_N_TOL",
     "VIEWS",
     "TABLE_COLUMNS",
     "toy_views_vs_n",
@@ -621,16 +625,20 @@ def compression_by_n(df: pd.DataFrame, estimator: str, **rule: Any) -> pd.DataFr
     return pd.DataFrame(rows)
 
 
-def sec5_checks(df: pd.DataFrame, *, log_n_tol: float = 0.05, from_epoch: int = 1) -> pd.DataFrame:
+#: how close to log N (nats) binning must stay for "|S| is insufficient for binning" (:func:`sec5_checks`)
+LOG_N_TOL = 0.05
+
+
+def sec5_checks(df: pd.DataFrame, *, log_n_tol: float = LOG_N_TOL, from_epoch: int = 1) -> pd.DataFrame:
     """Which statements of Sec. 5 the table supports, by stated rules (one row per statement and estimator).
 
     * "our estimator shows compression" (Figs. 5, 6), per mixture view: ``supported`` when the compression
       rule (:func:`compression_by_n`) says compressed at *every* N and the drop at the largest N exceeds the
       largest |N-drift| of the analysed epochs; ``N-dependent`` when compressed at some N only or the drop does
       not exceed the N-drift; ``not seen`` when compressed at no N.
-    * "binning shows no compression" (Fig. 5, App. A.8), per binning estimator with >= 30 bins: ``supported``
+    * "binning shows no compression" (Fig. 5, App. A.8), per binning estimator with >= FINE_BINS bins: ``supported``
       when not compressed at any N, ``undercut`` otherwise.
-    * "|S| is insufficient for binning" (Sec. 5): per binning estimator with >= 30 bins: ``supported`` when
+    * "|S| is insufficient for binning" (Sec. 5): per binning estimator with >= FINE_BINS bins: ``supported`` when
       |value - log N| <= ``log_n_tol`` nats at every epoch, N and seed (binning sees distinct inputs only).
     """
     rows = []
@@ -660,7 +668,7 @@ def sec5_checks(df: pd.DataFrame, *, log_n_tol: float = 0.05, from_epoch: int = 
     binned = [
         e
         for e in ests
-        if e.startswith("binning") and e.rsplit("-", 1)[-1].isdigit() and int(e.rsplit("-", 1)[-1]) >= 30
+        if e.startswith("binning") and e.rsplit("-", 1)[-1].isdigit() and int(e.rsplit("-", 1)[-1]) >= FINE_BINS
     ]
     for est in binned:
         c = compression_by_n(df, est, from_epoch=from_epoch)
