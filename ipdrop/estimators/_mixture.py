@@ -855,7 +855,7 @@ class _MixtureScorer:
                             for wb in self._worker_bufs[:workers]:
                                 slots.put(wb)
 
-                        def task(s0, g=g, zg=zg, rows=rows, p_g=p_g, screen=screen):
+                        def task(s0, g=g, zg=zg, rows=rows, p_g=p_g, screen=screen, slots=slots):
                             wb = slots.get()
                             try:
                                 return self._chunk(g, zg, rows, s0, chunk_size, exclude, p_g, screen, bufs=wb)
