@@ -113,3 +113,29 @@ def test_mixture_logpdf_default_equals_dense_reference_at_scale_of_the_benchmark
     c = np.logaddexp(0.0, rng.normal(size=(800, 128)))
     z, _ = _draws(c, rng.integers(0, 800, size=300), 1, 0.2, seed=8)
     np.testing.assert_allclose(mixture_logpdf(z, c, 0.2), mixture_logpdf(z, c, 0.2, method="dense"), rtol=1e-10, atol=0)
+
+
+def test_worker_threads_run_one_torch_thread_each(two_threads, monkeypatch):
+    # torch.set_num_threads acts on the calling thread's OpenMP setting: each worker thread must set its own, else
+    # its GEMMs run on the default OpenMP thread count (oversubscription, and GEMM rounding that depends on T)
+    import threading
+
+    ran, set_to_one = set(), set()
+    orig_chunk, orig_set = _MixtureScorer._chunk, torch.set_num_threads
+
+    def spy_chunk(self, *args, **kwargs):
+        ran.add(threading.get_ident())
+        assert torch.get_num_threads() == 1
+        return orig_chunk(self, *args, **kwargs)
+
+    def spy_set(nt):
+        if nt == 1:
+            set_to_one.add(threading.get_ident())
+        orig_set(nt)
+
+    monkeypatch.setattr(_MixtureScorer, "_chunk", spy_chunk)
+    monkeypatch.setattr(torch, "set_num_threads", spy_set)
+    c = np.logaddexp(0.0, np.random.default_rng(9).normal(size=(300, 16)))
+    _MixtureScorer(c, 0.2, CPU, torch.float64, method="dense").score(c * 1.1, None, chunk_size=30)
+    assert len(ran) >= 2 and ran <= set_to_one  # every thread that scored a chunk had set one torch thread
+    assert torch.get_num_threads() == 2

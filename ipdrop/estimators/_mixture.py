@@ -821,6 +821,10 @@ class _MixtureScorer:
             if bar is not None:
                 bar.update(len(rows_c))
 
+        if workers > 1:
+            # T workers x 1 torch thread each (no oversubscription); every chunk, the first one included, runs on one
+            # torch thread, so the GEMM rounding - and hence the values - is the same whatever T
+            torch.set_num_threads(1)
         try:
             with torch.no_grad(), _IEEEFloat32Matmul(dev):
                 for a, b in zip(starts, ends):
@@ -860,8 +864,11 @@ class _MixtureScorer:
                             import queue
                             from concurrent.futures import ThreadPoolExecutor
 
-                            pool = ThreadPoolExecutor(max_workers=workers)
-                            torch.set_num_threads(1)  # T workers x 1 torch thread each: no oversubscription
+                            # torch.set_num_threads sets the OpenMP thread count of the calling thread only: each
+                            # worker sets its own (else its GEMMs would run on the default T OpenMP threads each)
+                            pool = ThreadPoolExecutor(
+                                max_workers=workers, initializer=torch.set_num_threads, initargs=(1,)
+                            )
                             while len(self._worker_bufs) < workers:
                                 self._worker_bufs.append({})
                             slots = queue.SimpleQueue()
@@ -886,6 +893,7 @@ class _MixtureScorer:
         finally:
             if pool is not None:
                 pool.shutdown(wait=True)
+            if workers > 1:
                 torch.set_num_threads(n_threads)
         return out if prefix is None else (out, out_p)
 
