@@ -268,7 +268,8 @@ class GaussianDropoutMI(MIEstimator):
     n_centers : int
         Number of centres in ``"paper"`` (and ``"all"``) mode (default 1000); must not exceed N.
     chunk_size : int
-        Scored points per kernel call; memory O(chunk_size x N) whatever N.
+        Scored points per kernel call; memory O(chunk_size x N) per CPU worker thread whatever N. On CPU the chunks
+        run in ``torch.get_num_threads()`` worker threads (one torch thread each); the values do not depend on it.
     device : "cpu", "cuda" or "auto" (default: CUDA when available)
     dtype : torch.float64 (default) or torch.float32 (dense path only; loses ~1e-2 nats at small sigma).
     seed : int or numpy.random.Generator
