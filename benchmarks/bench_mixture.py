@@ -18,7 +18,13 @@ set size (VmHWM, reset via /proc/self/clear_refs) over the RSS once the inputs e
 numpy, scipy and torch allocations alike. Times are medians of ``--repeats`` runs (wall clock) and
 the CPU time of the same runs. The machine is shared: quote the ratios, not the seconds.
 
-Usage: python benchmarks/bench_mixture.py [--n 10000 --m 10000 --d 128 --repeats 3]
+Target check (issue 13): ``python benchmarks/bench_mixture.py --check`` (about a minute) times the default
+``mixture_logpdf`` (auto = screened here) and scikit-learn at N = M = 10k, d = 128, one thread each, 3 rounds in
+alternation (fresh subprocesses, modules imported before the clock starts; ipdrop timed on its second call in the
+process, the first one printed apart), and prints ``PASS``/``FAIL``: median CPU time ratio sklearn/ipdrop >= 15 and
+max relative difference of the log-densities <= 1e-10 (float64 rounding of sklearn's expansion is ~1e-12).
+
+Usage: python benchmarks/bench_mixture.py [--check] [--n 10000 --m 10000 --d 128 --repeats 3 --threads 1]
 """
 
 from __future__ import annotations
@@ -69,6 +75,12 @@ def _run_ipdrop(z, c, chunk):
     return mixture_logpdf(z, c, VARIANCE, chunk_size=chunk, device="cpu", method="dense")
 
 
+def _run_auto(z, c, chunk):
+    from ipdrop.estimators import mixture_logpdf
+
+    return mixture_logpdf(z, c, VARIANCE, chunk_size=chunk, device="cpu")
+
+
 def _run_screened(z, c, chunk):
     from ipdrop.estimators import mixture_logpdf
 
@@ -116,16 +128,26 @@ RUNNERS = {
     "floor": _run_floor,
     "ipdrop": _run_ipdrop,
     "screened": _run_screened,
+    "auto": _run_auto,
     "sklearn": _run_sklearn,
     "scipy": _run_scipy,
 }
 
 
 def worker(args):
-    import torch  # noqa: F401  (import cost outside the timed region, for every method alike)
+    import torch  # (import cost outside the timed region, for every method alike)
+    from threadpoolctl import threadpool_limits
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
+        threadpool_limits(limits=args.threads)  # numpy/scipy/sklearn BLAS and OpenMP: the same thread count
     global VARIANCE
     VARIANCE = args.variance
+    # module imports outside the timed region (the runners import lazily): ipdrop's pulls in scipy and friends
+    import sklearn.mixture  # noqa: F401
+
+    import ipdrop.estimators  # noqa: F401
+
     z, c = _data(args.n, args.m, args.d)
     if args.m_sub:
         c = c[: args.m_sub]
@@ -170,7 +192,7 @@ def worker(args):
     )
 
 
-def _spawn(method, n, m, d, repeats, chunk, m_sub=0, save="", variance=VARIANCE, stats=False):
+def _spawn(method, n, m, d, repeats, chunk, m_sub=0, save="", variance=VARIANCE, stats=False, threads=0):
     cmd = [
         sys.executable,
         os.path.abspath(__file__),
@@ -190,6 +212,8 @@ def _spawn(method, n, m, d, repeats, chunk, m_sub=0, save="", variance=VARIANCE,
         str(m_sub),
         "--variance",
         repr(variance),
+        "--threads",
+        str(threads),
     ] + (["--stats"] if stats else [])
     if save:
         cmd += ["--save", save]
@@ -201,6 +225,78 @@ def _maxrel(a, b):
     fin = np.isfinite(b)
     assert np.array_equal(np.isfinite(a), fin)
     return float(np.max(np.abs(a[fin] - b[fin]) / np.abs(b[fin])))
+
+
+TARGET_RATIO = 15.0  # issue 13: the default scorer >= 15x faster than sklearn at N = M = 10k, d = 128
+TARGET_REL = 1e-10  # "identical values": max relative difference of the log-densities
+
+
+def check(args):
+    """The issue-13 target: default mixture_logpdf vs sklearn, N = M = 10k, d = 128, alternating subprocesses."""
+    import tempfile
+
+    n = m = 10_000
+    d, v, threads = 128, VARIANCE, args.threads or 1
+    tmp = tempfile.mkdtemp(prefix="bench_mixture_check_")
+    print(
+        f"scorer check: N={n} scored x M={m} centres, d={d}, variance={v}, {threads} thread(s) per method, "
+        f"{args.repeats} rounds (ipdrop default method, then sklearn, each in a fresh process); "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+    )
+    ours, cold, peer = [], [], []
+    for r in range(args.repeats):
+        save = r == 0
+        # ipdrop: two calls in one process, the first (cold: first-touch allocations, library warm-up) reported apart
+        res = _spawn(
+            "auto",
+            n,
+            m,
+            d,
+            2,
+            args.chunk,
+            save=os.path.join(tmp, "ip.npy") if save else "",
+            variance=v,
+            threads=threads,
+        )
+        cold.append(res["cpus"][0])
+        ours.append({"cpu": res["cpus"][1], "wall": res["walls"][1]})
+        peer.append(
+            _spawn(
+                "sklearn",
+                n,
+                m,
+                d,
+                1,
+                args.chunk,
+                save=os.path.join(tmp, "sk.npy") if save else "",
+                variance=v,
+                threads=threads,
+            )
+        )
+        print(
+            f"  round {r + 1}: ipdrop cpu {ours[-1]['cpu']:.2f} s (wall {ours[-1]['wall']:.2f}; first call in the process "
+            f"{cold[-1]:.2f} s cpu) | sklearn cpu {peer[-1]['cpu']:.2f} s (wall {peer[-1]['wall']:.2f}) | ratio "
+            f"{peer[-1]['cpu'] / ours[-1]['cpu']:.1f}x cpu",
+            flush=True,
+        )
+    rel = _maxrel(np.load(os.path.join(tmp, "ip.npy")), np.load(os.path.join(tmp, "sk.npy")))
+    c_o = statistics.median(x["cpu"] for x in ours)
+    c_s = statistics.median(x["cpu"] for x in peer)
+    w_o = statistics.median(x["wall"] for x in ours)
+    w_s = statistics.median(x["wall"] for x in peer)
+    ratio = c_s / c_o
+    print(
+        f"median: ipdrop cpu {c_o:.3f} s (wall {w_o:.3f}) | sklearn cpu {c_s:.2f} s (wall {w_s:.2f}) | "
+        f"sklearn/ipdrop {ratio:.1f}x cpu ({w_s / w_o:.1f}x wall) | max rel diff {rel:.1e} | ipdrop first call in a "
+        f"fresh process {statistics.median(cold):.3f} s cpu ({c_s / statistics.median(cold):.1f}x)"
+    )
+    ok = ratio >= TARGET_RATIO and rel <= TARGET_REL
+    load = os.getloadavg()[0]
+    print(
+        f"{'PASS' if ok else 'FAIL'}: scorer {ratio:.1f}x faster than sklearn (target >= {TARGET_RATIO:g}x, median cpu "
+        f"time), max relative difference {rel:.1e} (target <= {TARGET_REL:g}); load average now {load:.1f}"
+        + (" - the machine is loaded: memory-bound steps slow down more than sklearn's GEMM" if load > 1.5 else "")
+    )
 
 
 def main():
@@ -217,10 +313,14 @@ def main():
     ap.add_argument("--m-sub", type=int, default=0)
     ap.add_argument("--save", default="")
     ap.add_argument("--stats", action="store_true")
+    ap.add_argument("--threads", type=int, default=0, help="torch and BLAS threads per method (0: library default)")
+    ap.add_argument("--check", action="store_true", help="PASS/FAIL: >= 15x sklearn at 10k x 10k, d = 128")
     args = ap.parse_args()
     if args.worker:
         args.method = args.worker
         return worker(args)
+    if args.check:
+        return check(args)
 
     import tempfile
 

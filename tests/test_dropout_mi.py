@@ -476,7 +476,7 @@ def test_screened_all_torch_path_used_on_gpus():
     sc = _MixtureScorer(c, 0.1, torch.device("cpu"), torch.float64, method="screened", max_candidate_fraction=1.0)
     sc._numpy_gathers = False
     got = sc.score(z, own, chunk_size=32) - math.log(len(c) - 1)
-    assert not isinstance(sc._screen_data(0).packed, np.ndarray) and sc.stats["screened_chunks"] == 4
+    assert not isinstance(sc._screen_data(0).mu, np.ndarray) and sc.stats["screened_chunks"] == 4
     np.testing.assert_allclose(got, _direct_logpdf(z, c, 0.1, own), rtol=1e-12, atol=0)  # float64 rounding only
 
 

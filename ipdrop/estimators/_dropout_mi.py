@@ -99,6 +99,9 @@ _QUANTITY = {
 }
 # noise is drawn in blocks of this many inputs, so results do not depend on chunk_size
 _NOISE_BLOCK = 256
+# noisy samples are scored in batches of about this many chunks (whole noise blocks): full chunks, and enough of
+# them for the scorer's worker threads
+_BATCH_CHUNKS = 8
 _GAUSS_BOUND_MAX_DIM = 4096
 
 
@@ -265,7 +268,8 @@ class GaussianDropoutMI(MIEstimator):
     n_centers : int
         Number of centres in ``"paper"`` (and ``"all"``) mode (default 1000); must not exceed N.
     chunk_size : int
-        Scored points per kernel call; memory O(chunk_size x N) whatever N.
+        Scored points per kernel call; memory O(chunk_size x N) per CPU worker thread whatever N. On CPU the chunks
+        run in ``torch.get_num_threads()`` worker threads (one torch thread each); the values do not depend on it.
     device : "cpu", "cuda" or "auto" (default: CUDA when available)
     dtype : torch.float64 (default) or torch.float32 (dense path only; loses ~1e-2 nats at small sigma).
     seed : int or numpy.random.Generator
@@ -398,10 +402,20 @@ class GaussianDropoutMI(MIEstimator):
         sigma = math.sqrt(variance)
         try:
             with _blas_threads():
-                for s in range(0, n, _NOISE_BLOCK):
-                    fb = fs[s : s + _NOISE_BLOCK]
-                    nb = fb.shape[0]
-                    eps = torch.randn((nb, n_noise, d), generator=gen, dtype=torch.float64).numpy()
+                # inputs scored per scorer call: whole noise blocks, about _BATCH_CHUNKS chunks of rows (full chunks
+                # for the scorer's worker threads); the noise is still drawn per block of _NOISE_BLOCK inputs, in order
+                per_batch = _NOISE_BLOCK * max(1, (_BATCH_CHUNKS * chunk_size) // (_NOISE_BLOCK * n_noise))
+                for s in range(0, n, per_batch):
+                    nb = min(per_batch, n - s)
+                    eps = np.concatenate(
+                        [
+                            torch.randn(
+                                (min(_NOISE_BLOCK, s + nb - b), n_noise, d), generator=gen, dtype=torch.float64
+                            ).numpy()
+                            for b in range(s, s + nb, _NOISE_BLOCK)
+                        ]
+                    )
+                    fb = fs[s : s + nb]
                     z = (fb[:, None, :] * (1.0 + sigma * eps)).reshape(nb * n_noise, d)
                     own = np.repeat(np.arange(s, s + nb), n_noise)
                     if z_first is not None:
