@@ -202,6 +202,9 @@ def test_beta_figure_and_sizes(store, tmp_path):
                     )
     df = paper.with_size(pd.DataFrame(rows))
     assert set(df.loc[df.width == 0.125, "size"]) == {"full"} and set(df.loc[df.width < 0.1, "size"]) == {"small"}
+    # only the small runs stored: still "small" (the widths come from the params file, not from the table)
+    only_small = paper.with_size(pd.DataFrame(rows)[lambda d: d.width < 0.1])
+    assert set(only_small["size"]) == {"small"}
     fig = plotting.plot_paper_beta(df, splits=["train"])
     ax = fig.axes[0]
     pts = plotting.plotted_points(ax)

@@ -26,7 +26,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import runstore
 from ..analysis import COMPRESSION_DEFAULTS
 from .paper import compression_verdicts, load_experiment, store_status
 
@@ -322,17 +321,6 @@ def _reduced(experiment: str) -> bool:
     return bool(set(dev["parameter"]) & set(TRAINING_DEVIATIONS))
 
 
-def _beta_grid() -> dict[str, float]:
-    """Run name -> width of the beta study, from its params file (empty when the file is missing)."""
-    from . import paper
-
-    path = paper.params_root() / "fullcnn_beta.yaml"
-    if not path.is_file():
-        return {}
-    spec = runstore.read_params_file(path)
-    return {name: float(cfg["width"]) for name, cfg in spec["configs"].items()}
-
-
 def _complete(df: pd.DataFrame) -> pd.DataFrame:
     """Only the runs that reached their configured ``epochs`` (a run still training decides nothing)."""
     if df.empty or "epochs" not in df.columns:
@@ -486,7 +474,7 @@ def store_claims(root: str | os.PathLike | None = None, *, dropout_view: str = D
     # the beta study (Fig. 7): the widths come from the params file, and a claim is decided only when every run of
     # its width is stored (a partial beta grid would decide an ordering or a "none compress" on a subset)
     where_b = "Information dropout and beta (CPU-reduced)"
-    grid = _beta_grid()
+    grid = paper.planned_widths("fullcnn_beta")
     full_w, small_w = max(grid.values(), default=math.nan), min(grid.values(), default=math.nan)
 
     def width_runs(width: float) -> tuple[pd.DataFrame, str | None]:

@@ -411,14 +411,28 @@ def paper_pairs(
     return pairs
 
 
-def with_size(df: pd.DataFrame) -> pd.DataFrame:
-    """``df`` with a ``size`` column from ``width``: "full" for the largest width of the table, "small" for the
-    others (the beta study's two networks)."""
+def planned_widths(experiment: str = "fullcnn_beta") -> dict[str, float]:
+    """Run name -> network width of the runs planned in the experiment's params file (empty when the file is
+    missing or names no width)."""
+    path = params_root() / f"{experiment}.yaml"
+    if not path.is_file():
+        return {}
+    spec = runstore.read_params_file(path)
+    return {name: float(cfg["width"]) for name, cfg in spec["configs"].items() if cfg.get("width") is not None}
+
+
+def with_size(df: pd.DataFrame, experiment: str = "fullcnn_beta") -> pd.DataFrame:
+    """``df`` with a ``size`` column from ``width``: "full" for the largest width planned in the experiment's
+    params file, "small" for the others (the beta study's two networks). The widths come from the params file, so
+    a store holding only the small runs does not call them "full"; without a params file, the table's largest
+    width is "full"."""
     if "width" not in df.columns:
         raise ValueError("with_size(): the table has no width column")
     out = df.copy()
     w = pd.to_numeric(out["width"], errors="coerce")
-    out["size"] = np.where(w == w.max(), "full", "small") if len(w) else []
+    planned = planned_widths(experiment)
+    full = max(planned.values()) if planned else w.max()
+    out["size"] = np.where(np.isclose(w, full), "full", "small") if len(w) else []
     return out
 
 
