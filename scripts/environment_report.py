@@ -137,6 +137,8 @@ def stored_runs(results_dir: Path) -> list[dict]:
                 "threads": prov.get("threads_training", _get(cfg, "config", "num_threads")),
                 "training_s": _get(prov, "wall_time_s", "training", default=run.get("wall_time_s")),
                 "estimation_s": _get(prov, "wall_time_s", "estimation"),
+                # a run resumed from a checkpoint that did not carry the earlier processes' time: a lower bound
+                "training_complete": bool(prov.get("training_wall_time_complete", run.get("wall_time_complete", True))),
                 "commit": str(commit)[:10] if commit else None,
                 "versions": {k: versions.get(k) for k in RUN_VERSION_KEYS},
             }
@@ -259,7 +261,13 @@ def render(
         total_est = sum(float(r["estimation_s"]) for r in runs if _is_number(r.get("estimation_s")))
         parts += [
             f"{len(runs)} stored run(s) in `results/`; training {format_duration(total_train)} and estimation "
-            f"{format_duration(total_est)} of wall time in all.",
+            f"{format_duration(total_est)} of wall time in all"
+            + (
+                "; ≥: a run resumed from a checkpoint that did not record the earlier training time (the last"
+                " process's time only)."
+                if any(not r["training_complete"] for r in runs)
+                else "."
+            ),
             "",
             markdown_table(
                 [
@@ -280,7 +288,7 @@ def render(
                         r.get("gpu") or r.get("device"),
                         r.get("cpu"),
                         r.get("threads"),
-                        format_duration(r.get("training_s")),
+                        ("" if r["training_complete"] else "≥ ") + format_duration(r.get("training_s")),
                         format_duration(r.get("estimation_s")),
                         f"`{r['commit']}`" if r.get("commit") else None,
                         *(r["versions"].get(k) for k in RUN_VERSION_KEYS),

@@ -258,8 +258,10 @@ def test_papermill_seed_and_variance_change_the_chapter(tmp_path):
     src = {k: "ipynb/01_theory.ipynb" for k in runs}
     src["base"] = "-"
     stdin = "jupytext --to ipynb -o - notebooks/01_theory.md | "
-    procs = {
-        k: subprocess.Popen(
+    # one after the other: kernels started at the same moment can race for their ports ("Kernel died before
+    # replying to kernel_info", seen once in CI-like runs here)
+    for k, p in runs.items():
+        proc = subprocess.run(
             f"{stdin if src[k] == '-' else ''}papermill {src[k]} {tmp_path}/{k}.ipynb {p} "
             f"{PAPERMILL_SMALL} --no-progress-bar",
             shell=True,
@@ -268,12 +270,9 @@ def test_papermill_seed_and_variance_change_the_chapter(tmp_path):
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            timeout=900,
         )
-        for k, p in runs.items()
-    }
-    for k, proc in procs.items():
-        log = proc.communicate(timeout=900)[0]
-        assert proc.returncode == 0, f"papermill ({k}) failed:\n{log[-3000:]}"
+        assert proc.returncode == 0, f"papermill ({k}) failed:\n{proc.stdout[-3000:]}"
     nbs = {k: nbformat.read(tmp_path / f"{k}.ipynb", as_version=4) for k in runs}
     injected = {
         k: next(c.source for c in nb.cells if "injected-parameters" in c.metadata.get("tags", []))

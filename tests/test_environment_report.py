@@ -125,3 +125,15 @@ def test_check_mode(tmp_path):
     assert env.main([*args, "--check"]) == 0
     out.write_text(out.read_text() + "edited\n")
     assert env.main([*args, "--check"]) == 1
+
+
+def test_a_resumed_run_without_its_earlier_time_is_a_lower_bound(tmp_path):
+    results = tmp_path / "results"
+    _run(results, "fc_mnist", "var0.2-seed0", 600.0, 60.0)
+    _run(results, "fc_mnist", "var0.2-seed1", 1200.0, 60.0)
+    prov = results / "fc_mnist" / "var0.2-seed1" / "provenance.json"
+    _write(prov, {**json.loads(prov.read_text()), "training_wall_time_complete": False})
+    text = env.build(results, tmp_path / "nb")
+    rows = {ln.split(" | ")[1]: ln.split(" | ")[5] for ln in text.splitlines() if ln.startswith("| fc_mnist")}
+    assert rows == {"var0.2-seed0": "10.0 min", "var0.2-seed1": "≥ 20.0 min"}
+    assert "≥: a run resumed" in text
