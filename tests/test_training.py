@@ -138,16 +138,18 @@ def test_two_epoch_run_writes_tidy_table(two_epochs):
     assert torch.equal(rng_before, rng_after)
 
 
+def _crash_after_first(epoch, df):
+    """``on_epoch_end`` that kills the run after its first epoch (the checkpoint of epoch 1 is written)."""
+    if epoch == 1:
+        raise _Crash()
+
+
 def test_kill_and_resume_gives_identical_results(two_epochs, tmp_path):
     full_out, full_df, *_ = two_epochs
     out = tmp_path / "crashy"
 
-    def crash_after_first(epoch, df):
-        if epoch == 1:
-            raise _Crash()
-
     with pytest.raises(_Crash):
-        train(TrainConfig(**TINY), out, progress=False, on_epoch_end=crash_after_first)
+        train(TrainConfig(**TINY), out, progress=False, on_epoch_end=_crash_after_first)
     assert not (out / "run.json").exists()
     partial = load_results(out)
     assert sorted(partial.epoch.unique()) == [0, 1]
@@ -371,12 +373,8 @@ def test_resume_from_a_checkpoint_without_wall_times_flags_the_total(tmp_path):
     # checkpoints written before the wall time was carried over: the run says its time is incomplete
     out = tmp_path / "old"
 
-    def crash_after_first(epoch, df):
-        if epoch == 1:
-            raise _Crash()
-
     with pytest.raises(_Crash):
-        train(TrainConfig(**TINY), out, progress=False, on_epoch_end=crash_after_first)
+        train(TrainConfig(**TINY), out, progress=False, on_epoch_end=_crash_after_first)
     ck = torch.load(out / "checkpoint.pt", weights_only=False)
     del ck["wall_time_s"], ck["epoch_times_s"]
     torch.save(ck, out / "checkpoint.pt")
