@@ -1014,6 +1014,25 @@ def plot_binning_sweep(
     return fig
 
 
+def _epoch_trajectory(ax, pts, *, cmap, norm, marker: str, size: float, lw: float = 0.8, label: str | None = None):
+    """One run's path on an information plane: a grey line through its epochs and the points coloured by epoch
+    (``pts``: columns x, y, epoch). Returns the scatter (for colour bars and gids)."""
+    ax.plot(pts["x"], pts["y"], "-", color="0.7", lw=lw, zorder=1)
+    return ax.scatter(
+        pts["x"],
+        pts["y"],
+        c=pts["epoch"],
+        cmap=cmap,
+        norm=norm,
+        marker=marker,
+        s=size,
+        edgecolors="k",
+        linewidths=0.3,
+        zorder=2,
+        label=label,
+    )
+
+
 def plot_beta_planes(
     df: pd.DataFrame,
     *,
@@ -1047,19 +1066,8 @@ def plot_beta_planes(
                 continue
             pts = information_plane_points(sub, x_estimator, y_estimator, split)
             xs += list(pts["x"])
-            ax.plot(pts["x"], pts["y"], "-", color="0.7", lw=0.8, zorder=1)
-            sc = ax.scatter(
-                pts["x"],
-                pts["y"],
-                c=pts["epoch"],
-                cmap=cmap,
-                norm=norm,
-                marker=markers[k % len(markers)],
-                s=30,
-                edgecolors="k",
-                linewidths=0.3,
-                zorder=2,
-                label=f"beta={b:g}",
+            sc = _epoch_trajectory(
+                ax, pts, cmap=cmap, norm=norm, marker=markers[k % len(markers)], size=30, label=f"beta={b:g}"
             )
             ax.annotate(
                 f"beta={b:g}",
@@ -1583,18 +1591,8 @@ def plot_paper_planes(
                 pts = pts[pts["epoch"] >= min_epoch]
                 if pts.empty:
                     continue
-                ax.plot(pts["x"], pts["y"], "-", color="0.7", lw=0.7, zorder=1)
-                sc = ax.scatter(
-                    pts["x"],
-                    pts["y"],
-                    c=pts["epoch"],
-                    cmap=cmap,
-                    norm=norm,
-                    marker=RUN_MARKERS[k % len(RUN_MARKERS)],
-                    s=24,
-                    edgecolors="k",
-                    linewidths=0.3,
-                    zorder=2,
+                sc = _epoch_trajectory(
+                    ax, pts, cmap=cmap, norm=norm, marker=RUN_MARKERS[k % len(RUN_MARKERS)], size=24, lw=0.7
                 )
                 sc.set_gid(f"points:{run}")
                 drawn += 1
@@ -1695,19 +1693,7 @@ def plot_paper_beta(
                 except ValueError:
                     continue
                 xs += list(pts["x"])
-                ax.plot(pts["x"], pts["y"], "-", color="0.7", lw=0.8, zorder=1)
-                sc = ax.scatter(
-                    pts["x"],
-                    pts["y"],
-                    c=pts["epoch"],
-                    cmap=cmap,
-                    norm=norm,
-                    marker=RUN_MARKERS[k % len(RUN_MARKERS)],
-                    s=28,
-                    edgecolors="k",
-                    linewidths=0.3,
-                    zorder=2,
-                )
+                sc = _epoch_trajectory(ax, pts, cmap=cmap, norm=norm, marker=RUN_MARKERS[k % len(RUN_MARKERS)], size=28)
                 sc.set_gid(f"points:beta={b:g}")
             pos = np.asarray([v for v in xs if np.isfinite(v) and v > 0])
             if len(pos) and pos.max() / pos.min() > 20:
