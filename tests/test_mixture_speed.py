@@ -58,7 +58,7 @@ def test_worker_threads_give_identical_values(method, two_threads):
     kw = dict(method=method, max_candidate_fraction=1.0)  # screened: every chunk screened, even with heavy overlap
     sc2 = _MixtureScorer(c, 0.2, CPU, torch.float64, **kw)
     two, two_p = sc2.score(z, own, chunk_size=40, prefix=200)
-    assert len(sc2._worker_bufs) == 2 and sc2.stats["screened_chunks" if method == "screened" else "dense_chunks"] == 8
+    assert sc2.stats["workers"] == 2 and sc2.stats["screened_chunks" if method == "screened" else "dense_chunks"] == 8
     assert torch.get_num_threads() == 2  # restored after the worker section
     torch.set_num_threads(1)
     one, one_p = _MixtureScorer(c, 0.2, CPU, torch.float64, **kw).score(z, own, chunk_size=40, prefix=200)
@@ -139,3 +139,35 @@ def test_worker_threads_run_one_torch_thread_each(two_threads, monkeypatch):
     _MixtureScorer(c, 0.2, CPU, torch.float64, method="dense").score(c * 1.1, None, chunk_size=30)
     assert len(ran) >= 2 and ran <= set_to_one  # every thread that scored a chunk had set one torch thread
     assert torch.get_num_threads() == 2
+
+
+def test_work_buffers_are_pooled_between_calls_and_capped(monkeypatch):
+    # a call gives its work buffers back to the module pool and the next call (a new scorer too) reuses them instead
+    # of page-faulting fresh ones; values are the same whichever buffers a call gets (a smaller later call works in
+    # views of the larger pooled buffers, a set above the byte cap is freed, not kept)
+    from ipdrop.estimators import _mixture
+
+    _mixture.free_work_buffers()
+    rng = np.random.default_rng(3)
+    c = np.logaddexp(0.0, rng.normal(size=(400, 40)))
+    z, own = _draws(c, np.arange(30), 4, 0.2, seed=4)
+    want = _closed_form(z, c, 0.2, own)
+    kw = dict(method="screened", max_candidate_fraction=1.0)
+    first = _MixtureScorer(c, 0.2, CPU, torch.float64, **kw).score(z, own, chunk_size=50)
+    assert len(_mixture._pool) == 1 and _mixture._pool[0]["g32"].numel() >= 50 * 400
+    ptr = _mixture._pool[0]["g32"].data_ptr()
+    sc = _MixtureScorer(c, 0.2, CPU, torch.float64, **kw)
+    second = sc.score(z[:70], own[:70], chunk_size=30)  # smaller chunks: views of the pooled buffers
+    assert _mixture._pool[0]["g32"].data_ptr() == ptr and sc._bufs == {}
+    np.testing.assert_array_equal(second, first[:70])
+    np.testing.assert_allclose(first, want, rtol=1e-12, atol=0)
+    assert _mixture.free_work_buffers() > 0 and _mixture._pool == []
+    monkeypatch.setattr(_mixture, "_POOL_MAX_BYTES", 1000)  # every set is above the cap: freed at the end of a call
+    third = _MixtureScorer(c, 0.2, CPU, torch.float64, **kw).score(z, own, chunk_size=50)
+    assert _mixture._pool == [] and np.array_equal(third, first)
+    # a pooled buffer of another dtype or device is not used as is: the dense float64 path reallocates its own
+    monkeypatch.setattr(_mixture, "_POOL_MAX_BYTES", 512 * 2**20)
+    _mixture._pool.append({"logc": torch.zeros(10**6, dtype=torch.float32)})
+    dense = mixture_logpdf(z, c, 0.2, exclude_self=own, method="dense", chunk_size=50)
+    np.testing.assert_allclose(dense, want - math.log(len(c) - 1), rtol=1e-12, atol=0)
+    _mixture.free_work_buffers()
