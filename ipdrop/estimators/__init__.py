@@ -24,6 +24,7 @@ from ._knn import KSGMI, KNNLabelMI, knn_mi_labels, ksg_mi
 from ._mine import MINE, mine_mi
 from ._mixture import (
     EntropyBounds,
+    free_work_buffers,
     gaussian_entropy_upper_bound,
     kolchinsky_tracey_bounds,
     mixture_entropy_bounds,
@@ -45,6 +46,7 @@ __all__ = [
     "kolchinsky_tracey_bounds",
     "mixture_entropy_bounds",
     "mixture_logpdf",
+    "free_work_buffers",
     # binning (also as the paper's code runs it), EDGE, kNN
     "BinningMI",
     "BinningLabelMI",
