@@ -82,8 +82,18 @@ FULL = {
     "n_train": None,
     "ip_n": 10_000,
     "min_left_c": 60.0,
+    "sweep_n": 60_000,
 }
-QUICK = {"sizes": (500, 1_000), "record_n": 300, "mnist": (2_000, 500), "n_train": None, "ip_n": 256, "min_left_c": 5.0}
+QUICK = {
+    "sizes": (500, 1_000),
+    "record_n": 300,
+    "mnist": (2_000, 500),
+    "n_train": 2_000,  # also when $IPDROP_DATA holds the real MNIST
+    "ip_n": 256,
+    "min_left_c": 5.0,
+    "sweep_n": 1_000,
+}
+CHUNK_SIZES = (1024, 2048, 8192)  # part D; 2048 is mixture_logpdf's default
 RECORD_CASES = (("fc", 32), ("resnet", 128))
 # the estimation step of the paper-scale runs (params/paper_runs/fc_mnist.yaml, "estimate")
 PAPER_ESTIMATORS = ("mixture-all", "binning", "binning-ref", "edge", "knn", "variational")
@@ -296,6 +306,7 @@ def environment(device) -> dict:
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "git_commit": _git_commit(),
+        "ipdrop_path": str(Path(sys.modules["ipdrop"].__file__).parent) if "ipdrop" in sys.modules else None,
         "started": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "precision_at_start": precision_settings(),
     }
@@ -540,10 +551,61 @@ def part_c(device, sizes: dict, budget: Budget, notes: list) -> dict:
         },
     }
     log(
-        f"  epoch 1: {epoch1:.2f} s = training {training_s:.2f} s + IP record {ip_s:.2f} s + other {other:.2f} s; "
-        f"train() {wall:.2f} s in all"
+        f"  epoch 1: {_fmt(epoch1, '.2f')} s = training {_fmt(training_s, '.2f')} s + IP record {_fmt(ip_s, '.2f')} s"
+        f" + other {_fmt(other, '.2f')} s; train() {wall:.2f} s in all"
     )
     return res
+
+
+# --------------------------------------------------------------------------- part D: chunk sizes (if time is left)
+
+
+def part_d(device, n: int, part_a_result: dict | None, budget: Budget, notes: list) -> dict:
+    """The default and dense at N = M = ``n`` for each of :data:`CHUNK_SIZES` (the chunk size is part of what the
+    default on the device should be): min of 2 timed calls each, peak memory, max rel. diff against dense float64
+    at the default chunk size. Predicted from part A's times at ``n``; skipped when that would overrun the budget."""
+    import functools
+
+    import torch
+    from bench_mixture import _data
+
+    from ipdrop.estimators import mixture_logpdf
+
+    ref_row = next((r for r in (part_a_result or {}).get("rows", []) if r.get("n") == n and "auto_s" in r), None)
+    if ref_row is None:
+        notes.append(f"D skipped: part A has no timings at N = {n}")
+        return {"n": n, "skipped": "no part A timings at this size", "rows": []}
+    per_call = ref_row["auto_s"] + ref_row["dense_s"]
+    predicted = per_call * (1 + 2 * len(CHUNK_SIZES))  # the reference + 2 calls per method and chunk size
+    if not budget.allows(predicted):
+        notes.append(f"D skipped (predicted {predicted:.0f} s, {budget.left():.0f} s left)")
+        return {"n": n, "skipped": f"budget: predicted {predicted:.0f} s", "rows": []}
+    z, c = _data(n, n, D_SCORER, seed=0)
+    ref = mixture_logpdf(z, c, VARIANCE, device=device, method="dense", dtype=torch.float64)
+    rows = []
+    for chunk in CHUNK_SIZES:
+        for method in ("auto", "dense"):
+            _reset_peak(device)
+            fn = functools.partial(mixture_logpdf, z, c, VARIANCE, device=device, method=method, chunk_size=chunk)
+            with scorer_stats() as st:
+                times, out = _timed_calls(fn, device, repeats=2, warmup=0)
+            row = {
+                "chunk_size": chunk,
+                "method": method,
+                "s": min(times),
+                "times_s": times,
+                "peak_mb": _peak_mb(device),
+                "path": _summarise_stats(st),
+                "rel_diff_vs_dense": max_rel_diff(out, ref),
+            }
+            row["ok"] = row["rel_diff_vs_dense"] <= TOLERANCE
+            rows.append(row)
+            log(
+                f"  N = M = {n}, chunk {chunk}, {method}: {row['s']:.3f} s, peak MB {row['peak_mb']}, "
+                f"max rel diff {row['rel_diff_vs_dense']:.1e}"
+            )
+    _reset_peak(device)
+    return {"n": n, "d": D_SCORER, "rows": rows}
 
 
 # --------------------------------------------------------------------------- report
@@ -603,6 +665,20 @@ def markdown(res: dict) -> str:
                 f"{_fmt(r['dense_peak_mb'], '.0f')} | {_fmt(r['rel_diff_vs_dense'], '.1e')} | "
                 f"{_fmt(r.get('rel_diff_vs_cpu_default'), '.1e')} |"
             )
+        timed = [r for r in a["rows"] if "auto_s" in r]
+        if timed:
+            wins = [r for r in timed if r["faster"] == "default" and r["ok"]]
+            lines += [
+                "",
+                f"The default is the fastest correct method at {len(wins)} of {len(timed)} sizes"
+                + (
+                    " (dense float64 faster or the default wrong at N = "
+                    + ", ".join(format(r["n"], ",") for r in timed if r not in wins)
+                    + ")."
+                    if len(wins) < len(timed)
+                    else "."
+                ),
+            ]
         first = next((r for r in a["rows"] if "cpu_default_s" in r), None)
         if first is not None:
             lines += ["", f"CPU default at N = M = {first['n']:,}: {_fmt(first['cpu_default_s'])} s."]
@@ -649,6 +725,23 @@ def markdown(res: dict) -> str:
             f"{_fmt(c['test_accuracy'], '.4f')}.",
             "",
         ]
+    dd = parts.get("D")
+    if dd is not None and "error" not in dd and dd.get("rows"):
+        lines += [
+            f"**Chunk size** (`mixture_logpdf(chunk_size=...)`, N = M = {dd['n']:,}, d = {dd['d']}; min of 2 calls), s "
+            "(peak MB):",
+            "",
+            "| chunk size | default (auto) | dense float64 |",
+            "|---:|---:|---:|",
+        ]
+        for chunk in sorted({r["chunk_size"] for r in dd["rows"]}):
+            cell = {
+                r["method"]: f"{_fmt(r['s'])} ({_fmt(r['peak_mb'], '.0f')})" + ("" if r["ok"] else " WRONG")
+                for r in dd["rows"]
+                if r["chunk_size"] == chunk
+            }
+            lines.append(f"| {chunk:,} | {cell.get('auto', '-')} | {cell.get('dense', '-')} |")
+        lines.append("")
     if res["notes"]:
         lines += ["Notes: " + "; ".join(res["notes"]) + ".", ""]
     lines.append(f"Total benchmark wall time {res['elapsed_s']:.1f} s (budget {res['budget_s']:.0f} s).")
@@ -689,12 +782,12 @@ def main(argv=None) -> int:
         "--out", default="runs/gpu_bench", help="folder for gpu_bench.json and gpu_bench.md (runs/ is ignored by git)"
     )
     ap.add_argument("--budget-s", type=float, default=480.0, help="skip what would overrun this many seconds")
-    ap.add_argument("--parts", default="ABC", help="which parts to run (subset of ABC)")
+    ap.add_argument("--parts", default="ABCD", help="which parts to run (subset of ABCD; D runs only if time is left)")
     args = ap.parse_args(argv)
     budget = Budget(args.budget_s)
-    parts = [p for p in "ABC" if p in args.parts.upper()]
-    if not parts or set(args.parts.upper()) - set("ABC"):
-        ap.error(f"--parts must be a non-empty subset of ABC; got {args.parts!r}")
+    parts = [p for p in "ABCD" if p in args.parts.upper()]
+    if not parts or set(args.parts.upper()) - set("ABCD"):
+        ap.error(f"--parts must be a non-empty subset of ABCD; got {args.parts!r}")
 
     import torch
 
@@ -753,10 +846,14 @@ def main(argv=None) -> int:
         "A": ("mixture scorer", lambda: part_a(device, sizes["sizes"], budget, res["notes"])),
         "B": ("one IP record", lambda: part_b(device, sizes["record_n"], budget, res["notes"])),
         "C": ("one FC epoch with IP", lambda: part_c(device, sizes, budget, res["notes"])),
+        "D": (
+            "chunk-size sweep",
+            lambda: part_d(device, sizes["sweep_n"], res["parts"].get("A"), budget, res["notes"]),
+        ),
     }
     for p in parts:
         title, fn = runners[p]
-        min_left = sizes["min_left_c"] if p == "C" else 5.0
+        min_left = sizes["min_left_c"] if p == "C" else 5.0  # part D predicts its own cost
         if not budget.allows(min_left):
             res["notes"].append(f"part {p} ({title}) skipped: {budget.left():.0f} s of the budget left")
             log(f"part {p} ({title}): skipped, {budget.left():.0f} s of the budget left")
@@ -783,7 +880,7 @@ def main(argv=None) -> int:
         - set(sys.stdlib_module_names)
         - {"bench_mixture", "bench_ip_record", "bench_gpu"}
     )
-    ok = all(r.get("ok", True) for r in res["parts"].get("A", {}).get("rows", []))
+    ok = all(r.get("ok", True) for k in "AD" for r in res["parts"].get(k, {}).get("rows", []))
     failures = [n for n in res["notes"] if " failed: " in n]
     res["correct"] = ok
     res["failures"] = failures

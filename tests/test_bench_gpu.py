@@ -54,7 +54,7 @@ def test_quick_cpu_run_writes_three_parts_with_finite_times_and_exact_scorer(tmp
     res = json.loads((out / "gpu_bench.json").read_text())
     md = (out / "gpu_bench.md").read_text()
     assert not list(out.glob(".*.tmp"))  # atomic writes leave no temporary file
-    assert set(res["parts"]) == {"A", "B", "C"} and res["correct"] is True
+    assert set(res["parts"]) == {"A", "B", "C", "D"} and res["correct"] is True and res["failures"] == []
     assert not [n for n in res["notes"] if "skipped" in n or "no warm-up" in n]
 
     a = res["parts"]["A"]
@@ -81,8 +81,14 @@ def test_quick_cpu_run_writes_three_parts_with_finite_times_and_exact_scorer(tmp
     assert c["data"].startswith("synthetic") and c["ip_n_train"] == c["ip_n_test"] == 256
     assert "mixture-paper I(X;Z)" in c["ip_values_train"] and "knn I(Y;Z)" in c["ip_values_train"]
 
+    d = res["parts"]["D"]  # the chunk-size sweep at N = M = 1000 (part A timed that size, so it is predicted)
+    assert [(r["chunk_size"], r["method"]) for r in d["rows"]] == [
+        (cs, m) for cs in (1024, 2048, 8192) for m in ("auto", "dense")
+    ]
+    assert all(_finite(r["s"]) and r["rel_diff_vs_dense"] <= TOL for r in d["rows"])
+
     # the tables as the README's GPU section takes them
-    for head in ("**Mixture scorer**", "**One IP record**", "**One FC training epoch"):
+    for head in ("**Mixture scorer**", "**One IP record**", "**One FC training epoch", "**Chunk size**"):
         assert head in md
     assert "| 1,000 |" in md and "| **total** |" in md
 
@@ -100,7 +106,7 @@ def test_zero_budget_skips_every_part_with_a_note_and_still_writes_the_report(tm
     mod = _load()
     assert mod.main(["--device", "cpu", "--quick", "--budget-s", "0", "--out", str(tmp_path)]) == 0
     res = json.loads((tmp_path / "gpu_bench.json").read_text())
-    assert res["parts"] == {} and len(res["notes"]) == 3
+    assert res["parts"] == {} and len(res["notes"]) == 4
     assert all("skipped" in n for n in res["notes"])
     assert "Notes: part A (mixture scorer) skipped" in (tmp_path / "gpu_bench.md").read_text()
 
