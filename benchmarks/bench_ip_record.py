@@ -65,11 +65,12 @@ def _timed(fn):
     return out, time.perf_counter() - t0, time.process_time() - c0
 
 
-def time_estimator(name, splits, seed=0):
+def time_estimator(name, splits, seed=0, device="cpu"):
+    """Time one estimator of the record on both splits; ``device`` is the tracker's (the mixture scorer's) device."""
     from ipdrop.tracker import InformationPlaneTracker
 
     t = InformationPlaneTracker(
-        [name], variance=VARIANCE, n_noise=N_NOISE, n_bins=(30,), seed=seed, device="cpu", activation="softplus"
+        [name], variance=VARIANCE, n_noise=N_NOISE, n_bins=(30,), seed=seed, device=device, activation="softplus"
     )
     t.increment(0)
     for split, (f, y, noisy, logits) in splits.items():
