@@ -608,7 +608,10 @@ class _MixtureScorer:
         k = z64.shape[1]
         npair = z64.shape[0] if rows is None else rows.shape[0]
         half = 0.5 / self.variance
-        step = max(1, (1 << 16) // max(k, 1))
+        # pairs per gather: L2-sized blocks on CPU; on an accelerator each block is a few kernel launches, so the
+        # blocks are 64x larger (4M gathered values, 32 MB float64 per temporary)
+        on_cpu = getattr(z64.device, "type", "cpu") == "cpu"
+        step = max(1, (1 << (16 if on_cpu else 22)) // max(k, 1))
         if isinstance(sd.mu, np.ndarray):
             zn = z64.numpy()
             cn = cols.numpy() if hasattr(cols, "numpy") else cols
