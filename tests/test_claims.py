@@ -173,17 +173,22 @@ def _beta_rows(finals, acc_test, acc_train):
 
 @pytest.mark.parametrize(
     # the params file lists width/epochs deviations: a contradicting reduced run does not refute ("not testable")
-    "order, cost, expected",
-    [((9.0, 7.0, 4.0, 1.0), (0.06, 0.12), R), ((9.0, 7.0, 8.0, 1.0), (0.01, 0.01), NT)],
+    # the beta = 20 cost is two-sided: 6 / 12 points reproduce the paper's ~5 / ~10, 1 / 1 and 38 / 38 do not
+    "order, cost, expected, expected_cost",
+    [
+        ((9.0, 7.0, 4.0, 1.0), (0.06, 0.12), R, R),
+        ((9.0, 7.0, 8.0, 1.0), (0.01, 0.01), NT, NT),
+        ((9.0, 7.0, 4.0, 1.0), (0.38, 0.38), R, NT),
+    ],
 )
-def test_beta_claims_from_a_hand_made_store(tmp_path, order, cost, expected):
+def test_beta_claims_from_a_hand_made_store(tmp_path, order, cost, expected, expected_cost):
     for beta, final in zip((0.1, 1.0, 5.0, 20.0), order):
         acc_test, acc_train = (0.80 - cost[0], 0.95 - cost[1]) if beta == 20.0 else (0.80, 0.95)
         cfg = dict(model="fullcnn", dropout="information", beta=beta, width=0.125, seed=0, epochs=1)
         _write_run(tmp_path, "fullcnn_beta", f"full-beta{beta:g}", cfg, _beta_rows(final, acc_test, acc_train))
     rows = {r["key"]: r for r in claims.store_claims(tmp_path)}
     assert rows["beta_order"]["status"] == expected
-    assert rows["beta20_cost"]["status"] == expected
+    assert rows["beta20_cost"]["status"] == expected_cost
     assert "CPU-reduced" in rows["beta20_cost"]["measured"]  # the params file lists width/epochs deviations
 
 

@@ -511,7 +511,12 @@ def store_claims(root: str | os.PathLike | None = None, *, dropout_view: str = D
                 float(fin.iloc[-1] - fin.iloc[0]) if len(fin) else math.nan,
             )
         )
-    rule = "error at beta = 20 minus the lowest error of the other betas >= half the paper's (2.5 / 5 points)"
+    # two-sided: the paper states a size ("about 5 / 10 points"), so a cost far above it (a network that stops
+    # learning at beta = 20) does not reproduce it any more than no cost does
+    rule = (
+        "error at beta = 20 minus the lowest error of the other betas between half and twice the paper's "
+        "(test 2.5-10, train 5-20 points)"
+    )
     claim20 = "beta = 20 costs ~5% test / ~10% train error"
     if full.empty:
         rows.append(beta_pending("beta20_cost", claim20, "Sec. 5", rule, full_note))
@@ -526,7 +531,7 @@ def store_claims(root: str | os.PathLike | None = None, *, dropout_view: str = D
                 _row("beta20_cost", claim20, "Sec. 5", where_b, rule, "beta = 20 or accuracies not stored", PENDING)
             )
         else:
-            ok = cost["test"] >= 2.5 and cost["train"] >= 5.0
+            ok = 2.5 <= cost["test"] <= 10.0 and 5.0 <= cost["train"] <= 20.0
             rows.append(
                 _row(
                     "beta20_cost",
