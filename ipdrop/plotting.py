@@ -1596,14 +1596,19 @@ def plot_paper_planes(
                 )
                 sc.set_gid(f"points:{run}")
                 drawn += 1
-            if not drawn:
+            if not drawn:  # no axes to read (a 0..1 frame would look like data): the pair's name, wrapped
+                import textwrap
+
+                ax.set_axis_off()
+                ax.set_title(SPLIT_TITLES.get(split, split), fontsize="small")
                 ax.text(
                     0.5,
                     0.5,
-                    f"{estimator_label(xe)} / {estimator_label(ye)}\nnot in the table",
+                    textwrap.fill(f"{estimator_label(xe)} / {estimator_label(ye)}", 18) + "\n\nnot stored yet",
                     ha="center",
                     va="center",
-                    fontsize="small",
+                    fontsize="x-small",
+                    color="0.35",
                     transform=ax.transAxes,
                 )
                 continue

@@ -78,3 +78,23 @@ def test_cli_plot_titles_the_figure_from_the_config(tmp_path, monkeypatch):
     (tmp_path / "run" / _rundir.RESULTS_FILE).rename(bare / "r.csv")
     assert main(["plot", str(bare / "r.csv"), "--splits", "train"]) == 0
     assert seen["suptitle"] == str(bare / "r.csv")
+
+
+def test_paper_planes_panel_without_data_has_no_axes_and_a_wrapped_name():
+    # a pair with no rows in the table (e.g. information dropout not stored yet) is drawn as a blank panel with the
+    # pair's name, not as an empty 0..1 frame that reads like data
+    import math
+
+    from ipdrop.plotting import plot_paper_planes
+
+    rows = []
+    for e in range(1, 4):
+        for split in ("train", "test"):
+            rows.append(dict(run="a", epoch=e, split=split, estimator="mixture-paper", quantity="I(X;Z)", value=5.0 - e))
+            rows.append(dict(run="a", epoch=e, split=split, estimator="edge", quantity="I(Y;Z)", value=math.log(10)))
+    df = pd.DataFrame(rows).assign(mc_error=np.nan, n=1000)
+    fig = plot_paper_planes(df, [("mixture-paper", "edge"), ("kl", "variational")])
+    empty = fig.axes[1]
+    assert not empty.axison and "not stored yet" in empty.texts[0].get_text()
+    assert max(len(line) for line in empty.texts[0].get_text().splitlines()) <= 18
+    assert fig.axes[0].axison
