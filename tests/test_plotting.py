@@ -90,7 +90,9 @@ def test_paper_planes_panel_without_data_has_no_axes_and_a_wrapped_name():
     rows = []
     for e in range(1, 4):
         for split in ("train", "test"):
-            rows.append(dict(run="a", epoch=e, split=split, estimator="mixture-paper", quantity="I(X;Z)", value=5.0 - e))
+            rows.append(
+                dict(run="a", epoch=e, split=split, estimator="mixture-paper", quantity="I(X;Z)", value=5.0 - e)
+            )
             rows.append(dict(run="a", epoch=e, split=split, estimator="edge", quantity="I(Y;Z)", value=math.log(10)))
     df = pd.DataFrame(rows).assign(mc_error=np.nan, n=1000)
     fig = plot_paper_planes(df, [("mixture-paper", "edge"), ("kl", "variational")])
